@@ -1,1 +1,151 @@
-"""core"""
+"""The unified commerce model: one vocabulary for every platform.
+
+Connectors map native payloads into these objects, storage persists them
+(`model_dump(mode="json")` / `model_validate`), the API and webhooks publish them. Nothing in
+`shopbridge.core` imports a connector, the sandbox, the API or storage.
+"""
+
+from shopbridge.core.aftersales import AfterSale, AfterSaleLine
+from shopbridge.core.base import NativeRecord, UnifiedModel
+from shopbridge.core.catalog import Listing, Product, StockLevel, Variant
+from shopbridge.core.enums import (
+    KNOWN_PLATFORMS,
+    PLATFORM_PATTERN,
+    AfterSaleStatus,
+    AfterSaleType,
+    DiscountKind,
+    DiscountScope,
+    InvoiceMedium,
+    InvoiceType,
+    ListingStatus,
+    OrderStatus,
+    PartyType,
+    PiiForm,
+    PresaleStage,
+    RefundStatus,
+    ShipmentStatus,
+    ShopStatus,
+    TrackingStatus,
+)
+from shopbridge.core.invoices import InvoiceRequest
+from shopbridge.core.json_schema import unified_model_json_schema
+from shopbridge.core.logistics import Shipment, ShipmentLine, TrackingEvent, Waybill
+from shopbridge.core.money import CurrencyMismatchError, Money
+from shopbridge.core.orders import Discount, Order, OrderLine, PaymentSummary, PresaleInfo
+from shopbridge.core.parties import Address, Party
+from shopbridge.core.sensitive import (
+    MASK_PII_CONTEXT,
+    Sensitive,
+    SensitiveEmail,
+    SensitiveGeneric,
+    SensitiveIdNumber,
+    SensitiveKind,
+    SensitiveName,
+    SensitivePath,
+    SensitivePayload,
+    SensitivePhone,
+    SensitivePostalCode,
+    SensitiveText,
+    iter_sensitive_paths,
+    mask,
+)
+from shopbridge.core.tenancy import Shop, Tenant
+from shopbridge.core.time import (
+    from_epoch_millis,
+    from_epoch_seconds,
+    parse_platform_local,
+    to_utc,
+    utcnow,
+)
+from shopbridge.core.types import (
+    CarrierCode,
+    CountryCode,
+    CurrencyCode,
+    HttpUrl,
+    Identifier,
+    JsonObject,
+    NativePayload,
+    NonNegativeQuantity,
+    PlatformId,
+    Quantity,
+    SafeStr,
+    ShortText,
+    UtcDatetime,
+)
+
+__all__ = [
+    "KNOWN_PLATFORMS",
+    "MASK_PII_CONTEXT",
+    "PLATFORM_PATTERN",
+    "Address",
+    "AfterSale",
+    "AfterSaleLine",
+    "AfterSaleStatus",
+    "AfterSaleType",
+    "CarrierCode",
+    "CountryCode",
+    "CurrencyCode",
+    "CurrencyMismatchError",
+    "Discount",
+    "DiscountKind",
+    "DiscountScope",
+    "HttpUrl",
+    "Identifier",
+    "InvoiceMedium",
+    "InvoiceRequest",
+    "InvoiceType",
+    "JsonObject",
+    "Listing",
+    "ListingStatus",
+    "Money",
+    "NativePayload",
+    "NativeRecord",
+    "NonNegativeQuantity",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "Party",
+    "PartyType",
+    "PaymentSummary",
+    "PiiForm",
+    "PlatformId",
+    "PresaleInfo",
+    "PresaleStage",
+    "Product",
+    "Quantity",
+    "RefundStatus",
+    "SafeStr",
+    "Sensitive",
+    "SensitiveEmail",
+    "SensitiveGeneric",
+    "SensitiveIdNumber",
+    "SensitiveKind",
+    "SensitiveName",
+    "SensitivePath",
+    "SensitivePayload",
+    "SensitivePhone",
+    "SensitivePostalCode",
+    "SensitiveText",
+    "Shipment",
+    "ShipmentLine",
+    "ShipmentStatus",
+    "Shop",
+    "ShopStatus",
+    "ShortText",
+    "StockLevel",
+    "Tenant",
+    "TrackingEvent",
+    "TrackingStatus",
+    "UnifiedModel",
+    "UtcDatetime",
+    "Variant",
+    "Waybill",
+    "from_epoch_millis",
+    "from_epoch_seconds",
+    "iter_sensitive_paths",
+    "mask",
+    "parse_platform_local",
+    "to_utc",
+    "unified_model_json_schema",
+    "utcnow",
+]

@@ -1,0 +1,84 @@
+"""The FastAPI application: `/v1` API, health, metrics, problem+json errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from shopbridge import __version__
+from shopbridge.api.bootstrap import BootstrapResult, bootstrap
+from shopbridge.api.metrics import metrics_middleware
+from shopbridge.api.problems import install_problem_handlers
+from shopbridge.api.routes import orders, shops, system, tenants
+from shopbridge.config import Settings, get_settings
+from shopbridge.logging import get_logger
+from shopbridge.storage.crypto import SecretBox
+from shopbridge.storage.db import Database
+from shopbridge.storage.migrate import upgrade
+
+log = get_logger(__name__)
+
+DESCRIPTION = """
+ShopBridge is a self-hosted commerce integration gateway: integrate once with this API and
+reach every sales platform a merchant sells on.
+
+Authenticate with an API key: `Authorization: Bearer sbk_…`. Errors are RFC 9457
+`application/problem+json` documents with a stable `type`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    migrate_on_start: bool | None = None,
+    on_bootstrap: object = None,
+) -> FastAPI:
+    """Build the app. Migrations run at start-up for the embedded SQLite default (or when
+    asked); on PostgreSQL an operator runs `shopbridge db upgrade` once per release."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.effective_database_url)
+        app.state.db = db
+        app.state.box = SecretBox.from_config(
+            settings.secret_key.get_secret_value() if settings.secret_key else None,
+            settings.key_file,
+        )
+        should_migrate = (
+            migrate_on_start if migrate_on_start is not None else db.dialect == "sqlite"
+        )
+        if should_migrate:
+            await upgrade(db)
+        result = await bootstrap(
+            db, settings.admin_key.get_secret_value() if settings.admin_key else None
+        )
+        app.state.bootstrap = result
+        if callable(on_bootstrap):
+            on_bootstrap(result)
+        log.info("api_started", database=db.dialect, version=__version__)
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(
+        title="ShopBridge",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.middleware("http")(metrics_middleware)
+    app.include_router(system.router)
+    for module in (tenants, shops, orders):
+        app.include_router(module.router, prefix="/v1")
+    return app
+
+
+__all__ = ["BootstrapResult", "create_app"]

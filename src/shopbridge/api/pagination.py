@@ -1,0 +1,51 @@
+"""Opaque cursors for keyset pagination.
+
+A cursor records the last id seen and a fingerprint of the filters it was issued for, so a
+cursor replayed with different filters is refused instead of returning a confusing page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from typing import Any
+
+from shopbridge.api.problems import FieldError, ProblemError
+
+
+def _fingerprint(filters: dict[str, Any]) -> str:
+    blob = json.dumps(filters, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def encode_cursor(last_id: str, filters: dict[str, Any]) -> str:
+    blob = json.dumps({"k": last_id, "f": _fingerprint(filters)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(blob.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, filters: dict[str, Any]) -> str | None:
+    if cursor is None:
+        return None
+
+    def invalid(detail: str) -> ProblemError:
+        return ProblemError(
+            400,
+            "invalid-cursor",
+            "Invalid cursor",
+            detail,
+            errors=[FieldError(detail=detail, parameter="cursor", code="invalid_cursor")],
+        )
+
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (binascii.Error, ValueError, UnicodeError) as exc:
+        raise invalid("The cursor is not one this API issued.") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("k"), str):
+        raise invalid("The cursor is not one this API issued.")
+    if data.get("f") != _fingerprint(filters):
+        raise invalid("The cursor was issued for other filters; repeat the same filters.")
+    key: str = data["k"]
+    return key

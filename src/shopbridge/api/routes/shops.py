@@ -1,0 +1,152 @@
+"""Shops: connect, list, get, update settings/credentials, disconnect."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from shopbridge.api.deps import get_box, get_db
+from shopbridge.api.pagination import decode_cursor, encode_cursor
+from shopbridge.api.problems import V1_ERRORS, FieldError, ProblemError
+from shopbridge.api.schemas import Page, PlatformOut, ShopCreate, ShopOut, ShopUpdate
+from shopbridge.api.security import Principal, authenticate, require
+from shopbridge.api.validation import ID_PATTERN
+from shopbridge.core.platforms import available_platforms, registered_platforms
+from shopbridge.storage.crypto import SecretBox
+from shopbridge.storage.db import Database
+from shopbridge.storage.shops import ShopRepository
+from shopbridge.storage.tables import ShopRow
+
+router = APIRouter(responses=V1_ERRORS, tags=["shops"])
+ShopId = Annotated[str, Path(pattern=ID_PATTERN)]
+ShopStatusFilter = Annotated[str | None, Query(pattern=r"^(active|paused|disconnected)$")]
+PlatformFilter = Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
+
+
+def shop_out(row: ShopRow) -> ShopOut:
+    return ShopOut(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        platform=row.platform,
+        platform_shop_id=row.platform_shop_id,
+        display_name=row.display_name,
+        status=row.status,
+        has_credentials=row.credentials_sealed is not None,
+        settings=row.settings,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        disconnected_at=row.disconnected_at,
+    )
+
+
+def check_platform(platform: str, *, pointer: str = "#/platform") -> None:
+    known = available_platforms()
+    if platform not in known:
+        detail = f"Unknown platform {platform!r}. Known platforms: {', '.join(known)}."
+        raise ProblemError(
+            422,
+            "unknown-platform",
+            "Unknown platform",
+            detail,
+            errors=[FieldError(detail=detail, pointer=pointer, code="unknown_platform")],
+        )
+
+
+@router.get("/platforms", response_model=list[PlatformOut], summary="Platforms this install knows")
+async def platforms(_: Principal = Depends(authenticate)) -> list[PlatformOut]:
+    installed = registered_platforms()
+    return [PlatformOut(id=p, connector_installed=p in installed) for p in available_platforms()]
+
+
+@router.post("/shops", response_model=ShopOut, status_code=201, summary="Connect a shop")
+async def connect_shop(
+    body: ShopCreate,
+    response: Response,
+    principal: Principal = require("shops:write"),
+    db: Database = Depends(get_db),
+    box: SecretBox = Depends(get_box),
+) -> ShopOut:
+    """Connects a shop to the caller's tenant. Connecting a shop that was disconnected
+    reconnects it (200) with the new credentials; one that is connected answers 409."""
+    check_platform(body.platform)
+    async with db.transaction() as session:
+        row, created = await ShopRepository(session, principal.tenant_id, box).connect(
+            platform=body.platform,
+            platform_shop_id=body.platform_shop_id,
+            display_name=body.display_name,
+            credentials=body.credentials,
+            settings=body.settings,
+        )
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/v1/shops/{row.id}"
+    return shop_out(row)
+
+
+@router.get("/shops", response_model=Page[ShopOut], summary="List shops")
+async def list_shops(
+    platform: PlatformFilter = None,
+    status: ShopStatusFilter = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    principal: Principal = require("shops:read"),
+    db: Database = Depends(get_db),
+    box: SecretBox = Depends(get_box),
+) -> Page[ShopOut]:
+    filters = {"r": "shops", "platform": platform, "status": status}
+    after = decode_cursor(cursor, filters)
+    async with db.transaction() as session:
+        rows = await ShopRepository(session, principal.tenant_id, box).list(
+            platform=platform, status=status, after=after, limit=limit + 1
+        )
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(
+        data=[shop_out(r) for r in rows],
+        next_cursor=encode_cursor(rows[-1].id, filters) if has_more else None,
+        has_more=has_more,
+    )
+
+
+@router.get("/shops/{shop_id}", response_model=ShopOut, summary="Get a shop")
+async def get_shop(
+    shop_id: ShopId,
+    principal: Principal = require("shops:read"),
+    db: Database = Depends(get_db),
+    box: SecretBox = Depends(get_box),
+) -> ShopOut:
+    async with db.transaction() as session:
+        return shop_out(await ShopRepository(session, principal.tenant_id, box).get(shop_id))
+
+
+@router.patch("/shops/{shop_id}", response_model=ShopOut, summary="Update a shop")
+async def update_shop(
+    shop_id: ShopId,
+    body: ShopUpdate,
+    principal: Principal = require("shops:write"),
+    db: Database = Depends(get_db),
+    box: SecretBox = Depends(get_box),
+) -> ShopOut:
+    """Changes the display name, replaces settings or credentials, pauses or resumes."""
+    async with db.transaction() as session:
+        row = await ShopRepository(session, principal.tenant_id, box).update(
+            shop_id,
+            display_name=body.display_name,
+            settings=body.settings,
+            credentials=body.credentials,
+            status=body.status,
+        )
+    return shop_out(row)
+
+
+@router.delete("/shops/{shop_id}", response_model=ShopOut, summary="Disconnect a shop")
+async def disconnect_shop(
+    shop_id: ShopId,
+    principal: Principal = require("shops:write"),
+    db: Database = Depends(get_db),
+    box: SecretBox = Depends(get_box),
+) -> ShopOut:
+    """Stops syncing and erases the credentials. Orders already downloaded stay readable."""
+    async with db.transaction() as session:
+        row = await ShopRepository(session, principal.tenant_id, box).disconnect(shop_id)
+    return shop_out(row)

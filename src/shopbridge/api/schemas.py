@@ -1,0 +1,152 @@
+"""Request and response bodies of the `/v1` API (what OpenAPI publishes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from shopbridge.api.validation import JsonObject, Name, Text
+from shopbridge.core import Order
+
+T = TypeVar("T")
+
+CredentialKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+]
+CredentialValue = Annotated[Text, StringConstraints(max_length=8192)] | int | bool | None
+PlatformShopId = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    data: list[T]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null at the end."
+    )
+    has_more: bool
+
+
+# --- tenants and keys -------------------------------------------------------------------
+
+
+class TenantCreate(Strict):
+    name: Name
+
+
+class TenantOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class ApiKeyCreate(Strict):
+    name: Name
+    scopes: Annotated[
+        list[Annotated[str, StringConstraints(max_length=64)]], Field(min_length=1, max_length=32)
+    ]
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="When the key stops working."
+    )
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    tenant_id: str
+    name: str
+    prefix: str = Field(description="First characters of the key, to recognise it.")
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class ApiKeyIssued(ApiKeyOut):
+    key: str = Field(description="The secret key. Shown only in this response: store it now.")
+
+
+class TenantCreated(TenantOut):
+    admin_key: ApiKeyIssued
+
+
+class Me(BaseModel):
+    tenant_id: str
+    key_id: str
+    scopes: list[str]
+
+
+# --- shops ------------------------------------------------------------------------------
+
+ShopStatusIn = Literal["active", "paused"]
+
+
+class ShopCreate(Strict):
+    platform: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
+        description="Platform identifier, see `GET /v1/platforms`.", examples=["shopify"]
+    )
+    platform_shop_id: PlatformShopId = Field(
+        description="The shop's id on the platform (Shopify domain, Taobao seller nick/id, ...)."
+    )
+    display_name: Name
+    credentials: dict[CredentialKey, CredentialValue] | None = Field(
+        default=None,
+        max_length=50,
+        description="Platform credentials (app key, secret, access token ...). Write-only: "
+        "encrypted at rest and never returned.",
+    )
+    settings: JsonObject = Field(default_factory=dict)
+
+
+class ShopUpdate(Strict):
+    display_name: Name | None = None
+    settings: JsonObject | None = None
+    credentials: dict[CredentialKey, CredentialValue] | None = Field(default=None, max_length=50)
+    status: ShopStatusIn | None = None
+
+
+class ShopOut(BaseModel):
+    id: str
+    tenant_id: str
+    platform: str
+    platform_shop_id: str
+    display_name: str
+    status: Literal["active", "paused", "disconnected"]
+    has_credentials: bool = Field(
+        description="Whether credentials are stored (they are never returned)."
+    )
+    settings: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    disconnected_at: datetime | None
+
+
+class PlatformOut(BaseModel):
+    id: str
+    connector_installed: bool
+
+
+# --- orders -----------------------------------------------------------------------------
+
+
+class OrderOut(Order):
+    """A unified order as stored, with its ShopBridge bookkeeping. Buyer fields are masked
+    unless the API key holds `pii:read`; `raw` is only included on request (`include_raw`)."""
+
+    version: int = Field(description="Grows by one with every change ShopBridge records.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready"]
+    database: str
+    schema_revision: str | None

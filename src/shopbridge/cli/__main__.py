@@ -1,0 +1,3 @@
+from shopbridge.cli.main import main
+
+main()

@@ -1,0 +1,333 @@
+"""The `shopbridge` command line.
+
+Bad arguments and configuration problems end with one `error: …` line and a non-zero exit,
+never a traceback: operators read this at 2 a.m.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from collections.abc import Coroutine
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
+
+from shopbridge import __version__
+from shopbridge.config import Settings, get_settings
+
+app = typer.Typer(
+    name="shopbridge",
+    help="ShopBridge: one API for every sales platform. Run `shopbridge serve --demo` to try it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+shops_app = typer.Typer(help="Connected shops.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(shops_app, name="shops")
+
+T = TypeVar("T")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class CliError(Exception):
+    """An expected failure with a message for the operator."""
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:  # pydantic ValidationError or a bad environment value
+        raise CliError(f"invalid SHOPBRIDGE_* configuration: {exc}".splitlines()[0]) from exc
+
+
+@app.command()
+def version() -> None:
+    """Print the ShopBridge version."""
+    out.print(f"shopbridge {__version__}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Run the local demo (SQLite, known admin key).")
+    ] = False,
+    migrate: Annotated[
+        bool | None,
+        typer.Option(
+            "--migrate/--no-migrate", help="Apply migrations at start (default: on SQLite only)."
+        ),
+    ] = None,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="TLS certificate.")
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="TLS private key.")
+    ] = None,
+) -> None:
+    """Run the API (and, with --demo, the local demo) at http://HOST:PORT."""
+    import uvicorn
+
+    from shopbridge.api.app import create_app
+    from shopbridge.api.bootstrap import BootstrapResult
+    from shopbridge.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if demo and settings.admin_key is None:
+        settings = settings.model_copy(update={"admin_key": SecretStr(_demo_admin_key(settings))})
+    _preflight(settings)
+    scheme = "https" if ssl_certfile else "http"
+    base = f"{scheme}://{host}:{port}"
+
+    def announce(result: BootstrapResult) -> None:
+        key = result.generated_admin_key
+        if demo and settings.admin_key is not None:
+            key = settings.admin_key.get_secret_value()
+        out.print(f"[bold green]ShopBridge {__version__}[/] API at {base}  docs at {base}/docs")
+        if key:
+            note = (
+                "(demo key, kept in data/demo-admin.key)" if demo else "(shown once: store it now)"
+            )
+            out.print(f"Admin API key {note}:\n  [bold]{key}[/]")
+            out.print(f"Try: curl -H 'Authorization: Bearer {key}' {base}/v1/shops")
+
+    application = create_app(settings, migrate_on_start=migrate, on_bootstrap=announce)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="warning",
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+    )
+
+
+def _preflight(settings: Settings) -> None:
+    """Catch configuration mistakes before the server starts, as one-line errors."""
+    from shopbridge.api.bootstrap import BootstrapError, check_admin_key
+    from shopbridge.storage.crypto import EncryptionKeyError, SecretBox
+    from shopbridge.storage.db import UnsupportedDatabase, create_engine
+
+    try:
+        check_admin_key(settings.admin_key.get_secret_value() if settings.admin_key else None)
+        SecretBox.from_config(
+            settings.secret_key.get_secret_value() if settings.secret_key else None,
+            settings.key_file,
+        )
+        create_engine(settings.effective_database_url)
+    except (BootstrapError, EncryptionKeyError, UnsupportedDatabase, OSError) as exc:
+        raise CliError(str(exc)) from exc
+    except Exception as exc:  # e.g. an unparsable database URL or missing driver
+        raise CliError(f"invalid configuration: {type(exc).__name__}: {exc}") from exc
+
+
+def _demo_admin_key(settings: Settings) -> str:
+    """The demo keeps its admin key in a 0600 file so every `make demo` can show it again."""
+    from shopbridge.storage.tenants import generate_token
+
+    path = settings.data_dir / "demo-admin.key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = generate_token()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply migrations to SHOPBRIDGE_DATABASE_URL (SQLite and PostgreSQL alike)."""
+    from shopbridge.storage.db import Database
+    from shopbridge.storage.migrate import current_revision, upgrade
+
+    settings = _settings()
+
+    async def run() -> str | None:
+        db = Database(settings.effective_database_url)
+        try:
+            await upgrade(db, revision)
+            return await current_revision(db)
+        finally:
+            await db.dispose()
+
+    current = _run_db(run())
+    out.print(f"database at revision [bold]{current}[/]")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database and the newest one this version knows."""
+    from shopbridge.storage.db import Database
+    from shopbridge.storage.migrate import current_revision, head_revision
+
+    settings = _settings()
+
+    async def run() -> str | None:
+        db = Database(settings.effective_database_url)
+        try:
+            return await current_revision(db)
+        finally:
+            await db.dispose()
+
+    out.print(f"database: {_run_db(run())}  newest: {head_revision()}")
+
+
+_DURATION = re.compile(r"^(\d{1,5})([dh])$")
+
+
+def _parse_duration(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    match = _DURATION.match(text)
+    if not match:
+        raise typer.BadParameter(
+            "use a number of days or hours, e.g. 90d or 12h", param_hint="--expires-in"
+        )
+    amount, unit = int(match.group(1)), match.group(2)
+    return timedelta(days=amount) if unit == "d" else timedelta(hours=amount)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="What the key is for.")],
+    scope: Annotated[list[str], typer.Option("--scope", "-s", help="Scope; repeat for several.")],
+    tenant: Annotated[str, typer.Option(help="Tenant id.")] = "ten_default",
+    expires_in: Annotated[str | None, typer.Option(help="Lifetime, e.g. 90d or 12h.")] = None,
+) -> None:
+    """Create an API key directly in the database (e.g. when the admin key was lost)."""
+    from shopbridge.api.security import ALL_SCOPES
+    from shopbridge.core.time import utcnow
+    from shopbridge.storage import tenants as tenant_store
+    from shopbridge.storage.db import Database
+    from shopbridge.storage.errors import NotFound
+
+    unknown = sorted(set(scope) - set(ALL_SCOPES))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown scope(s) {', '.join(unknown)}; valid: {', '.join(ALL_SCOPES)}",
+            param_hint="--scope",
+        )
+    lifetime = _parse_duration(expires_in)
+    settings = _settings()
+
+    async def run() -> str:
+        db = Database(settings.effective_database_url)
+        try:
+            async with db.transaction() as session:
+                if tenant == tenant_store.DEFAULT_TENANT_ID:
+                    await tenant_store.ensure_default_tenant(session)
+                try:
+                    await tenant_store.get_tenant(session, tenant)
+                except NotFound as exc:
+                    raise CliError(f"tenant {tenant} does not exist") from exc
+                issued = await tenant_store.issue_key(
+                    session,
+                    tenant,
+                    name=name,
+                    scopes=scope,
+                    expires_at=utcnow() + lifetime if lifetime else None,
+                )
+                return issued.token
+        finally:
+            await db.dispose()
+
+    token = _run_db(run())
+    out.print(f"API key for {tenant} (shown once):\n{token}")
+
+
+@shops_app.command("list")
+def shops_list(tenant: Annotated[str, typer.Option(help="Tenant id.")] = "ten_default") -> None:
+    """List the shops connected to a tenant."""
+    from shopbridge.storage.crypto import SecretBox
+    from shopbridge.storage.db import Database
+    from shopbridge.storage.shops import ShopRepository
+
+    settings = _settings()
+
+    async def run() -> list[tuple[str, ...]]:
+        db = Database(settings.effective_database_url)
+        box = SecretBox.from_config(
+            settings.secret_key.get_secret_value() if settings.secret_key else None,
+            settings.key_file,
+        )
+        try:
+            async with db.transaction() as session:
+                rows = await ShopRepository(session, tenant, box).list(limit=10_000)
+                return [
+                    (r.id, r.platform, r.platform_shop_id, r.display_name, r.status) for r in rows
+                ]
+        finally:
+            await db.dispose()
+
+    rows = _run_db(run())
+    table = Table(
+        "id", "platform", "platform shop id", "name", "status", title=f"Shops of {tenant}"
+    )
+    for row in rows:
+        table.add_row(*row)
+    out.print(table if rows else f"No shops connected to {tenant}.")
+
+
+def _run_db(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a database coroutine; driver failures become one-line operator errors."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+
+    from shopbridge.storage.crypto import EncryptionKeyError
+    from shopbridge.storage.db import UnsupportedDatabase
+
+    try:
+        return asyncio.run(coro)
+    except (OperationalError, ProgrammingError) as exc:
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        if "no such table" in text or "does not exist" in text:
+            raise CliError(
+                "the database has no ShopBridge schema yet: run `shopbridge db upgrade`"
+            ) from exc
+        raise CliError(f"database error: {text.splitlines()[0]}") from exc
+    except (OSError, SQLAlchemyError, UnsupportedDatabase, EncryptionKeyError) as exc:
+        raise CliError(
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'failed'}"
+        ) from exc
+
+
+def main() -> None:
+    """Entry point: Typer without its tracebacks; usage and operator errors on one line."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except typer.TyperException as exc:
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            out.print(ctx.get_help(), markup=False, highlight=False)
+            sys.exit(0)
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        err.print(f"error: {' '.join(str(message).split())}", markup=False, highlight=False)
+        sys.exit(int(getattr(exc, "exit_code", 2)))
+    except CliError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -1,0 +1,192 @@
+"""Relational schema. Alembic migrations under `migrations/` are the source of truth on disk;
+these declarations are what the code queries and what autogenerate compares against.
+
+Ids are the public prefixed ULIDs (`shop_…`, `ord_…`), so keyset pagination by id is stable.
+Money is stored as decimal strings: SQLite has no exact decimal type and float is forbidden.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shopbridge.storage.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+ID = String(40)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TenantRow(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiKeyRow(Base):
+    """API keys are stored as SHA-256 digests: the token is random with 240 bits of entropy,
+    so a fast hash is enough and a leaked database yields no usable key."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[list[str]] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_by: Mapped[str | None] = mapped_column(ID, nullable=True)
+
+    __table_args__ = (Index("ix_api_keys_tenant_id_id", "tenant_id", "id"),)
+
+
+class ShopRow(Base):
+    __tablename__ = "shops"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(32))
+    platform_shop_id: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    credentials_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    credentials_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "tenant_id", "platform", "platform_shop_id", name="uq_shops_tenant_platform_shop"
+        ),
+        Index("ix_shops_tenant_id_id", "tenant_id", "id"),
+    )
+
+
+class OrderRow(Base):
+    """One platform order. `version` grows by one per real change; `platform_updated_at` is
+    the platform's own update time, used to refuse regressions to older state."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id", ondelete="CASCADE"))
+    shop_id: Mapped[str] = mapped_column(ID, ForeignKey("shops.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(32))
+    platform_order_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    native_status: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    refund_status: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    total_amount: Mapped[str] = mapped_column(String(40))
+    placed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    platform_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    document: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    raw: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("shop_id", "platform_order_id", name="uq_orders_shop_platform_order"),
+        Index("ix_orders_tenant_id_id", "tenant_id", "id"),
+        Index("ix_orders_tenant_updated", "tenant_id", "updated_at", "id"),
+        Index("ix_orders_tenant_status", "tenant_id", "status"),
+    )
+
+
+class OrderLineRow(Base):
+    """Lines are also inside `orders.document`; this table exists so SKU-level queries
+    (inventory reservations, reports) need not parse JSON."""
+
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))
+    tenant_id: Mapped[str] = mapped_column(ID)
+    line_no: Mapped[int] = mapped_column(Integer)
+    native_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    sku: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    total_amount: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    currency: Mapped[str] = mapped_column(String(3))
+
+    __table_args__ = (
+        UniqueConstraint("order_id", "line_no", name="uq_order_lines_order_line_no"),
+        Index("ix_order_lines_tenant_sku", "tenant_id", "sku"),
+    )
+
+
+class SyncCursorRow(Base):
+    """Where incremental pull of one stream of one shop resumes; the sync engine owns it."""
+
+    __tablename__ = "sync_cursors"
+
+    shop_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    stream: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID)
+    cursor: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OutboxEventRow(Base):
+    """Transactional outbox: an event row is inserted in the same transaction as the state
+    change it describes, so a crash can lose neither. `seq` orders events for the feed."""
+
+    __tablename__ = "outbox_events"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    id: Mapped[str] = mapped_column(ID, unique=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id", ondelete="CASCADE"))
+    shop_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    type: Mapped[str] = mapped_column(String(64))
+    subject_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    subject_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        Index("ix_outbox_events_tenant_seq", "tenant_id", "seq"),
+        Index("ix_outbox_events_undispatched", "dispatched_at", "seq"),
+    )

@@ -1,0 +1,164 @@
+"""The `shopbridge` command as an operator runs it: a real process, real database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import PG_ENV
+
+CLI = [sys.executable, "-m", "shopbridge.cli"]
+
+
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPBRIDGE_")}
+    env["SHOPBRIDGE_DATA_DIR"] = str(tmp_path / "data")
+    env["SHOPBRIDGE_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'cli.db'}"
+    return env
+
+
+def test_version(cli_env: dict[str, str]) -> None:
+    result = run(["version"], cli_env)
+    assert result.returncode == 0
+    assert result.stdout.startswith("shopbridge ")
+
+
+def test_help_everywhere(cli_env: dict[str, str]) -> None:
+    for args in (
+        ["--help"],
+        ["serve", "--help"],
+        ["db", "--help"],
+        ["db", "upgrade", "--help"],
+        ["keys", "create", "--help"],
+        ["shops", "list", "--help"],
+    ):
+        result = run(args, cli_env)
+        assert result.returncode == 0, (args, result.stderr)
+        assert "Usage" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bogus"],
+        ["serve", "--port", "99999"],
+        ["serve", "--port", "abc"],
+        ["keys", "create", "--name", "x"],
+        ["keys", "create", "--name", "x", "--scope", "root"],
+        ["keys", "create", "--name", "x", "--scope", "admin", "--expires-in", "3 years"],
+    ],
+)
+def test_bad_arguments_give_one_line_and_nonzero_exit(
+    cli_env: dict[str, str], args: list[str]
+) -> None:
+    result = run(args, cli_env)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+
+
+def test_bad_database_url_is_one_line(cli_env: dict[str, str]) -> None:
+    cli_env["SHOPBRIDGE_DATABASE_URL"] = "mysql://localhost/x"
+    result = run(["db", "upgrade"], cli_env)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_commands_before_upgrade_say_what_to_do(cli_env: dict[str, str]) -> None:
+    result = run(["shops", "list"], cli_env)
+    assert result.returncode == 1
+    assert "shopbridge db upgrade" in result.stderr
+
+
+def test_upgrade_then_keys_and_shops(cli_env: dict[str, str]) -> None:
+    if os.environ.get(PG_ENV):
+        pytest.skip(
+            "CLI flow runs against its own SQLite file; PostgreSQL is covered by storage tests"
+        )
+    upgraded = run(["db", "upgrade"], cli_env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "revision" in upgraded.stdout
+    current = run(["db", "current"], cli_env)
+    assert current.returncode == 0
+    missing = run(
+        ["keys", "create", "--name", "ops", "--scope", "admin", "--tenant", "ten_nope"], cli_env
+    )
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    created = run(
+        ["keys", "create", "--name", "ops", "--scope", "admin", "--expires-in", "90d"], cli_env
+    )
+    assert created.returncode == 0, created.stderr
+    assert "sbk_" in created.stdout
+    listed = run(["shops", "list"], cli_env)
+    assert listed.returncode == 0 and "No shops" in listed.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_demo_end_to_end(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """What a new user does: start the demo, read the key, create a key, connect a shop."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--demo", "--port", str(port)],
+        env=cli_env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("server did not become ready")
+        key = (Path(cli_env["SHOPBRIDGE_DATA_DIR"]) / "demo-admin.key").read_text().strip()
+        headers = {"Authorization": f"Bearer {key}"}
+        assert httpx.get(f"{base}/docs").status_code == 200
+        new_key = httpx.post(
+            f"{base}/v1/api-keys", headers=headers, json={"name": "erp", "scopes": ["orders:read"]}
+        )
+        assert new_key.status_code == 201
+        shop = httpx.post(
+            f"{base}/v1/shops",
+            headers=headers,
+            json={"platform": "taobao", "platform_shop_id": "demo", "display_name": "Demo"},
+        )
+        assert shop.status_code == 201
+        orders = httpx.get(
+            f"{base}/v1/orders", headers={"Authorization": f"Bearer {new_key.json()['key']}"}
+        )
+        assert orders.json() == {"data": [], "next_cursor": None, "has_more": False}
+        listed = run(["shops", "list"], cli_env)
+        assert listed.returncode == 0 and "Demo" in listed.stdout
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=20)
+    assert key in output  # the demo shows its admin key at start
+    assert "Traceback" not in output
