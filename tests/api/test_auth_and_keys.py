@@ -94,7 +94,7 @@ async def test_unknown_scope_is_422(tenant: TenantClient) -> None:
         422,
         "validation-error",
     )
-    assert body["errors"][0]["pointer"] == "#/scopes"  # type: ignore[index]
+    assert body["errors"][0]["pointer"].startswith("#/scopes")  # type: ignore[index]
 
 
 async def test_revoked_key_is_refused(tenant: TenantClient, anon: httpx.AsyncClient) -> None:

@@ -4,16 +4,18 @@ invalid ones) against a real server; no 5xx, every response matches the publishe
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-import schemathesis
 import uvicorn
-from hypothesis import HealthCheck, settings
 
 from shopbridge.api.app import create_app
 from shopbridge.config import Settings
@@ -54,19 +56,36 @@ def live_server(settings: Settings) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def api_schema(live_server: str) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{live_server}/openapi.json")
+# `positive_data_acceptance` is left out on purpose: it expects every schema-valid input to be
+# accepted, but ShopBridge refuses, by design, inputs JSON Schema cannot describe: text with
+# NUL or unpaired surrogates (no database can store it) and cursors it did not issue.
+CHECKS_EXCLUDED = "positive_data_acceptance"
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
-
-
-@schema.parametrize()
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
-def test_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
-    case.call_and_validate(headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+def test_api_conforms_to_its_schema(live_server: str, tmp_path: Path) -> None:
+    seed = os.environ.get("SHOPBRIDGE_SCHEMATHESIS_SEED", "20261203")
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "run",
+        f"{live_server}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {ADMIN_KEY}",
+        "--checks",
+        "all",
+        "--exclude-checks",
+        CHECKS_EXCLUDED,
+        "--max-examples",
+        os.environ.get("SHOPBRIDGE_SCHEMATHESIS_EXAMPLES", "30"),
+        "--workers",
+        "1",
+        "--seed",
+        seed,
+        "--no-color",
+    ]
+    env = {**os.environ, "HOME": str(tmp_path), "NO_COLOR": "1"}
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=400, check=False, cwd=tmp_path, env=env
+    )
+    report = result.stdout + result.stderr
+    assert result.returncode == 0, report[-15000:]
+    assert "500 Internal Server Error" not in report

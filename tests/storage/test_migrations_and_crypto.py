@@ -121,3 +121,20 @@ def test_key_file_is_generated_private_and_stable(tmp_path: Path) -> None:
     second = SecretBox.from_config(None, path)
     sealed, _ = first.seal(b"x", owner="o")
     assert second.open(sealed, owner="o") == b"x"
+
+
+async def test_sqlite_reader_is_not_blocked_by_a_writer(tmp_path: Path) -> None:
+    """Read sessions use a deferred snapshot: a long write transaction does not block them,
+    and they see only committed data."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'rw.db'}")
+    try:
+        await upgrade(db)
+        async with db.transaction() as writer:
+            writer.add(TenantRow(id="ten_w", name="w", created_at=datetime.now(UTC)))
+            await writer.flush()
+            async with db.read() as reader:
+                assert await reader.get(TenantRow, "ten_w") is None
+        async with db.read() as reader:
+            assert await reader.get(TenantRow, "ten_w") is not None
+    finally:
+        await db.dispose()

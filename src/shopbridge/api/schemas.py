@@ -5,17 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
-from shopbridge.api.validation import JsonObject, Name, Text
+from shopbridge.api.security import Scope
+from shopbridge.api.validation import IsoDatetime, JsonObject, Name, Text
 from shopbridge.core import Order
+from shopbridge.core.platforms import available_platforms
 
 T = TypeVar("T")
 
 CredentialKey = Annotated[
     str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
 ]
-CredentialValue = Annotated[Text, StringConstraints(max_length=8192)] | int | bool | None
+CredentialValue = (
+    Annotated[Text, StringConstraints(max_length=8192)] | StrictInt | StrictBool | None
+)
 PlatformShopId = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
 
 
@@ -46,12 +58,8 @@ class TenantOut(BaseModel):
 
 class ApiKeyCreate(Strict):
     name: Name
-    scopes: Annotated[
-        list[Annotated[str, StringConstraints(max_length=64)]], Field(min_length=1, max_length=32)
-    ]
-    expires_at: AwareDatetime | None = Field(
-        default=None, description="When the key stops working."
-    )
+    scopes: Annotated[list[Scope], Field(min_length=1, max_length=32)]
+    expires_at: IsoDatetime | None = Field(default=None, description="When the key stops working.")
 
 
 class ApiKeyOut(BaseModel):
@@ -87,7 +95,9 @@ ShopStatusIn = Literal["active", "paused"]
 
 class ShopCreate(Strict):
     platform: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
-        description="Platform identifier, see `GET /v1/platforms`.", examples=["shopify"]
+        description="Platform identifier, see `GET /v1/platforms`.",
+        examples=["shopify"],
+        json_schema_extra={"enum": list[JsonValue](available_platforms())},
     )
     platform_shop_id: PlatformShopId = Field(
         description="The shop's id on the platform (Shopify domain, Taobao seller nick/id, ...)."

@@ -8,34 +8,42 @@ resources are reported as missing (404), never as forbidden, so ids cannot be pr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from datetime import timedelta
+from enum import StrEnum
+from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import update
 
 from shopbridge.api.problems import ProblemError
 from shopbridge.core.time import utcnow
+from shopbridge.storage.tables import ApiKeyRow
 from shopbridge.storage.tenants import find_key_by_token
 
-OPERATOR = "operator"
-ADMIN = "admin"
-TENANT_SCOPES: tuple[str, ...] = (
-    ADMIN,
-    "keys:read",
-    "keys:write",
-    "shops:read",
-    "shops:write",
-    "orders:read",
-    "orders:write",
-    "events:read",
-    "webhooks:read",
-    "webhooks:write",
-    "stock:read",
-    "stock:write",
-    "pii:read",
-)
-ALL_SCOPES: tuple[str, ...] = (OPERATOR, *TENANT_SCOPES)
+
+class Scope(StrEnum):
+    """What an API key may do (see docs/api.md)."""
+
+    OPERATOR = "operator"
+    ADMIN = "admin"
+    KEYS_READ = "keys:read"
+    KEYS_WRITE = "keys:write"
+    SHOPS_READ = "shops:read"
+    SHOPS_WRITE = "shops:write"
+    ORDERS_READ = "orders:read"
+    ORDERS_WRITE = "orders:write"
+    EVENTS_READ = "events:read"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
+    STOCK_READ = "stock:read"
+    STOCK_WRITE = "stock:write"
+    PII_READ = "pii:read"
+
+
+OPERATOR = Scope.OPERATOR.value
+ADMIN = Scope.ADMIN.value
+ALL_SCOPES: tuple[str, ...] = tuple(s.value for s in Scope)
 BOOTSTRAP_SCOPES: tuple[str, ...] = (OPERATOR, ADMIN, "pii:read")
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -77,18 +85,22 @@ async def authenticate(
     if len(token) > 200:
         raise _unauthorized("The API key is not valid.")
     db = request.app.state.db
-    async with db.transaction() as session:
+    async with db.read() as session:
         row = await find_key_by_token(session, token)
-        now = utcnow()
-        if row is None:
-            raise _unauthorized("The API key is not valid.")
-        if row.revoked_at is not None:
-            raise _unauthorized("The API key has been revoked.")
-        if row.expires_at is not None and row.expires_at <= now:
-            raise _unauthorized("The API key has expired.")
-        if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
-            row.last_used_at = now
-        return Principal(tenant_id=row.tenant_id, key_id=row.id, scopes=frozenset(row.scopes))
+    now = utcnow()
+    if row is None:
+        raise _unauthorized("The API key is not valid.")
+    if row.revoked_at is not None:
+        raise _unauthorized("The API key has been revoked.")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise _unauthorized("The API key has expired.")
+    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
+        # At most one small write per key per minute, outside the request's own work.
+        async with db.transaction() as session:
+            await session.execute(
+                update(ApiKeyRow).where(ApiKeyRow.id == row.id).values(last_used_at=now)
+            )
+    return Principal(tenant_id=row.tenant_id, key_id=row.id, scopes=frozenset(row.scopes))
 
 
 def require(scope: str) -> Any:

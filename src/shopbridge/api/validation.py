@@ -7,9 +7,10 @@ are rejected at the edge with a 422 rather than failing later inside a transacti
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
 MAX_JSON_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 16
@@ -52,3 +53,16 @@ Text = Annotated[str, AfterValidator(check_text)]
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_text)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_object)]
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+_NUMBER = re.compile(r"^\s*[-+]?\d+(\.\d*)?\s*$")
+
+
+def _iso_datetime_only(value: object) -> object:
+    # pydantic reads a bare number as a Unix timestamp; the API documents ISO 8601 only.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value)):
+        raise ValueError("use an ISO 8601 date-time with an offset, e.g. 2026-11-11T00:00:00+08:00")
+    return value
+
+
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime_only)]

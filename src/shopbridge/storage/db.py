@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -37,6 +37,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+    # The sqlite3 module opens and commits transactions on its own schedule, which breaks
+    # SAVEPOINTs and can commit half a unit of work; SQLAlchemy must emit BEGIN itself.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Write transactions take the write lock up front (BEGIN IMMEDIATE): a read-then-write
+    unit of work (upserts) then waits for the lock instead of failing with SQLITE_BUSY halfway.
+    Read-only sessions (`Database.read`) start a deferred transaction and never block writers."""
+    if conn.get_execution_options().get("sqlite_read_only"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.drivername not in SUPPORTED_DRIVERS:
@@ -48,7 +64,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_no_driver_transactions)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -60,6 +78,9 @@ class Database:
         self.url = url
         self.engine = create_engine(url, echo=echo)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(
+            self.engine.execution_options(sqlite_read_only=True), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -69,6 +90,12 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: everything inside commits together or not at all."""
         async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only unit of work: a consistent snapshot that never waits for writers."""
+        async with self.read_sessions() as session, session.begin():
             yield session
 
     async def ping(self) -> None:

@@ -6,14 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from shopbridge.api.deps import get_box, get_db
 from shopbridge.api.pagination import decode_cursor, encode_cursor
 from shopbridge.api.problems import V1_ERRORS, FieldError, ProblemError
 from shopbridge.api.schemas import OrderOut, Page
 from shopbridge.api.security import Principal, require
-from shopbridge.api.validation import ID_PATTERN, Text
+from shopbridge.api.validation import ID_PATTERN, IsoDatetime, Text
 from shopbridge.core import OrderStatus
 from shopbridge.core.time import to_utc
 from shopbridge.storage.crypto import SecretBox
@@ -60,7 +59,7 @@ async def list_orders(
         list[OrderStatus] | None, Query(description="Unified status; repeat for several.")
     ] = None,
     updated_after: Annotated[
-        AwareDatetime | None,
+        IsoDatetime | None,
         Query(description="Only orders ShopBridge changed after this time (ISO 8601 with offset)."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -92,7 +91,7 @@ async def list_orders(
         "updated_after": after_utc.isoformat() if after_utc else None,
     }
     before = decode_cursor(cursor, filters)
-    async with db.transaction() as session:
+    async with db.read() as session:
         rows = await OrderRepository(session, principal.tenant_id).list(
             shop_id=shop_id,
             platform=platform,
@@ -121,7 +120,7 @@ async def get_order(
     db: Database = Depends(get_db),
 ) -> JSONResponse:
     include_raw = _raw_allowed(principal, include_raw)
-    async with db.transaction() as session:
+    async with db.read() as session:
         row = await OrderRepository(session, principal.tenant_id).get(order_id)
     return JSONResponse(order_body(row, reveal=principal.has("pii:read"), include_raw=include_raw))
 
@@ -140,7 +139,7 @@ async def get_order_by_platform_id(
     box: SecretBox = Depends(get_box),
 ) -> JSONResponse:
     include_raw = _raw_allowed(principal, include_raw)
-    async with db.transaction() as session:
+    async with db.read() as session:
         await ShopRepository(session, principal.tenant_id, box).get(shop_id)
         row = await OrderRepository(session, principal.tenant_id).get_by_platform_id(
             shop_id, platform_order_id

@@ -59,7 +59,13 @@ async def platforms(_: Principal = Depends(authenticate)) -> list[PlatformOut]:
     return [PlatformOut(id=p, connector_installed=p in installed) for p in available_platforms()]
 
 
-@router.post("/shops", response_model=ShopOut, status_code=201, summary="Connect a shop")
+@router.post(
+    "/shops",
+    response_model=ShopOut,
+    status_code=201,
+    summary="Connect a shop",
+    responses={200: {"model": ShopOut, "description": "A disconnected shop was reconnected."}},
+)
 async def connect_shop(
     body: ShopCreate,
     response: Response,
@@ -95,7 +101,7 @@ async def list_shops(
 ) -> Page[ShopOut]:
     filters = {"r": "shops", "platform": platform, "status": status}
     after = decode_cursor(cursor, filters)
-    async with db.transaction() as session:
+    async with db.read() as session:
         rows = await ShopRepository(session, principal.tenant_id, box).list(
             platform=platform, status=status, after=after, limit=limit + 1
         )
@@ -115,7 +121,7 @@ async def get_shop(
     db: Database = Depends(get_db),
     box: SecretBox = Depends(get_box),
 ) -> ShopOut:
-    async with db.transaction() as session:
+    async with db.read() as session:
         return shop_out(await ShopRepository(session, principal.tenant_id, box).get(shop_id))
 
 
