@@ -201,3 +201,21 @@ async def test_another_tenants_shop_is_404(tenant: TenantClient, admin: httpx.As
     assert (await admin.get(f"/v1/shops/{shop['id']}")).json()["display_name"] == "Demo Shop"
     _problem(await tenant.get("/v1/shops/shop_doesnotexist"), 404, "not-found")
     _problem(await tenant.get("/v1/shops/bad%00id"), 422, "validation-error")
+
+
+async def test_non_json_body_is_415(tenant: TenantClient) -> None:
+    resp = await tenant.post(
+        "/v1/shops",
+        content=b'{"platform": "shopify", "platform_shop_id": "a", "display_name": "b"}',
+        headers={"content-type": "text/plain"},
+    )
+    _problem(resp, 415, "unsupported-media-type")
+    resp = await tenant.post("/v1/shops", data={"platform": "shopify"})
+    _problem(resp, 415, "unsupported-media-type")
+    assert (await tenant.get("/v1/shops")).json()["data"] == []
+
+
+async def test_oversized_body_is_413(tenant: TenantClient) -> None:
+    huge = shop_body(settings={"blob": "x" * (1024 * 1024)})
+    _problem(await tenant.post("/v1/shops", json=huge), 413, "payload-too-large")
+    assert (await tenant.get("/v1/shops")).json()["data"] == []

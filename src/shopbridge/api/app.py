@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from shopbridge import __version__
 from shopbridge.api.bootstrap import BootstrapResult, bootstrap
+from shopbridge.api.guards import body_guard
 from shopbridge.api.metrics import metrics_middleware
 from shopbridge.api.problems import install_problem_handlers
 from shopbridge.api.routes import orders, shops, system, tenants
@@ -74,6 +75,7 @@ def create_app(
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    app.middleware("http")(body_guard)
     app.middleware("http")(metrics_middleware)
     app.include_router(system.router)
     for module in (tenants, shops, orders):

@@ -1,0 +1,193 @@
+"""What a connector is: declared capabilities and limits, and the same few operations for
+every platform. Platform folders implement `Connector`; the sync engine and the API only ever
+talk to this interface, never to a platform module.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from shopbridge.core import Order
+
+
+class Capability(StrEnum):
+    ORDERS_PULL = "orders.pull"
+    """Incremental pull of orders by update time (see `StreamSpec`)."""
+    ORDERS_GET = "orders.get"
+    """Fetch one order by its platform id (used after a thin push)."""
+    ORDERS_PUSH = "orders.push"
+    """The platform pushes order changes (webhooks or a message channel)."""
+    SHIPMENT_CONFIRM = "shipment.confirm"
+    STOCK_UPDATE = "stock.update"
+    REFUNDS_PULL = "refunds.pull"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """The platform's documented limit for one shop: `requests` per `per_seconds`, with a
+    bucket of `burst` (Shopify REST: 40 burst, 2/s). The connector never exceeds it."""
+
+    requests: float
+    per_seconds: float
+    burst: int
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.per_seconds
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """How the sync engine pulls one stream of a platform incrementally.
+
+    The engine walks time windows of at most `window` over `cursor_field`, starting each pull
+    `overlap` before the previous high-water mark (platforms index updates late), paging with
+    `page_size`. `max_lookback` is how far back the platform lets us query at all.
+    """
+
+    name: str
+    cursor_field: str
+    window: timedelta
+    overlap: timedelta
+    page_size: int
+    max_lookback: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class ConnectorInfo:
+    platform: str
+    display_name: str
+    api_version: str
+    capabilities: frozenset[Capability]
+    rate_limit: RateLimit
+    streams: tuple[StreamSpec, ...]
+    timezone: str = "UTC"
+    """The platform's local time zone for wall-clock timestamps (Asia/Shanghai for CN)."""
+
+
+@dataclass(frozen=True)
+class ShopContext:
+    """Everything a connector knows about the shop it works for."""
+
+    shop_id: str
+    platform_shop_id: str
+    credentials: Mapping[str, Any]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    base_url: str | None = None
+    """Override of the platform's API endpoint (sandboxes, regional gateways)."""
+
+
+@dataclass(frozen=True)
+class PullWindow:
+    """Orders updated in [start, end): half-open so consecutive windows never overlap."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class UnmappedOrder:
+    """A native order the mapping could not turn into an `Order`: kept with its reason."""
+
+    platform_order_id: str | None
+    reason: str
+    raw: Any
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    orders: list[Order]
+    unmapped: list[UnmappedOrder]
+    next_page: str | None
+    """Opaque token for the next page of the same window; None at the end."""
+
+
+@dataclass(frozen=True)
+class ShipmentLineRequest:
+    line_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ShipmentRequest:
+    carrier_code: str
+    tracking_number: str
+    lines: tuple[ShipmentLineRequest, ...] = ()
+    """Empty: every unshipped line of the order."""
+    tracking_url: str | None = None
+    notify_buyer: bool = False
+
+
+@dataclass(frozen=True)
+class ShipmentResult:
+    platform_shipment_id: str | None
+    raw: Any = None
+
+
+@dataclass(frozen=True)
+class StockUpdate:
+    platform_listing_id: str
+    platform_sku_id: str | None
+    quantity: int
+    location_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StockUpdateResult:
+    update: StockUpdate
+    ok: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PushMessage:
+    """One verified inbound push. `message_id` is the platform's id for deduplication;
+    `order` is set when the push carries a full order, otherwise fetch `platform_order_id`."""
+
+    message_id: str
+    topic: str
+    platform_order_id: str | None
+    occurred_at: datetime | None
+    order: Order | None = None
+    raw: Any = None
+
+
+class Connector(ABC):
+    """One platform. Subclasses set `info` and implement the operations they declare.
+
+    A connector does its I/O only through its transport (httpx), maps with pure functions,
+    and raises only `shopbridge.connectors.errors` exceptions.
+    """
+
+    info: ClassVar[ConnectorInfo]
+
+    def __init__(self, shop: ShopContext) -> None:
+        self.shop = shop
+
+    @abstractmethod
+    async def pull_orders(self, window: PullWindow, page: str | None = None) -> OrderPage:
+        """One page of orders updated inside `window`."""
+
+    @abstractmethod
+    async def get_order(self, platform_order_id: str) -> Order:
+        """The full current state of one order (raises `NotFound`)."""
+
+    async def confirm_shipment(
+        self, platform_order_id: str, shipment: ShipmentRequest
+    ) -> ShipmentResult:
+        raise NotImplementedError(f"{self.info.platform} does not confirm shipments")
+
+    async def update_stock(self, updates: list[StockUpdate]) -> list[StockUpdateResult]:
+        raise NotImplementedError(f"{self.info.platform} does not update stock")
+
+    def verify_push(self, headers: Mapping[str, str], body: bytes) -> list[PushMessage]:
+        """Verify an inbound push and parse it (raises `PushRejected`)."""
+        raise NotImplementedError(f"{self.info.platform} does not receive pushes")
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most connectors need it
+        """Release connections."""
