@@ -38,6 +38,12 @@ async def test_openapi_and_docs(anon: httpx.AsyncClient) -> None:
     docs = await anon.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+    assert "cdn." not in docs.text  # assets are served locally (works offline)
+    for asset in (
+        "/static-offline-docs/swagger-ui-bundle.js",
+        "/static-offline-docs/swagger-ui.css",
+    ):
+        assert (await anon.get(asset)).status_code == 200
 
 
 async def test_unknown_route_is_problem_json(anon: httpx.AsyncClient) -> None:

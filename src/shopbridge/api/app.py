@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from shopbridge import __version__
 from shopbridge.api.bootstrap import BootstrapResult, bootstrap
@@ -65,7 +66,9 @@ def create_app(
         finally:
             await db.dispose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc are served from bundled files, not a CDN: self-hosted installs are
+    # often behind a firewall, and the API reference must work there too.
+    app = FastAPIOffline(
         title="ShopBridge",
         version=__version__,
         description=DESCRIPTION,

@@ -152,6 +152,61 @@ def _demo_admin_key(settings: Settings) -> str:
     return token
 
 
+@app.command()
+def sandbox(
+    platform: Annotated[str, typer.Argument(help="Platform to emulate, e.g. shopify.")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8081,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    app_key: Annotated[str | None, typer.Option(help="App key (client id).")] = None,
+    app_secret: Annotated[str | None, typer.Option(help="App secret: signs pushes.")] = None,
+    access_token: Annotated[
+        str | None, typer.Option(help="Access token that identifies the shop.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Orders created at start.")] = None,
+    random_seed: Annotated[int | None, typer.Option(help="Seed of every generated value.")] = None,
+    push_url: Annotated[
+        str | None, typer.Option(help="Where pushes (webhooks) are POSTed.")
+    ] = None,
+    orders_per_second: Annotated[
+        float | None, typer.Option(min=0, help="Live order stream rate.")
+    ] = None,
+) -> None:
+    """Run a local emulator of PLATFORM's API (official SDKs work against it); its control
+    API is under /_sandbox/ (see docs/sandboxes.md)."""
+    import importlib
+
+    from pydantic import ValidationError
+
+    from shopbridge.sandbox import SANDBOX_PLATFORMS
+
+    if platform not in SANDBOX_PLATFORMS:
+        raise typer.BadParameter(
+            f"no sandbox for {platform!r}; available: {', '.join(SANDBOX_PLATFORMS)}",
+            param_hint="PLATFORM",
+        )
+    module = importlib.import_module(f"shopbridge.sandbox.{platform}.app")
+    given = {
+        "app_key": app_key,
+        "app_secret": app_secret,
+        "access_token": access_token,
+        "seed": seed,
+        "random_seed": random_seed,
+        "push_url": push_url,
+        "orders_per_second": orders_per_second,
+    }
+    try:
+        options = module.Options(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors(include_input=False)[0]
+        raise CliError(
+            f"--{'-'.join(str(p) for p in first['loc']).replace('_', '-')}: {first['msg']}"
+        ) from exc
+    out.print(
+        f"[bold green]{platform} sandbox[/] at http://{host}:{port}  control API at http://{host}:{port}/_sandbox/"
+    )
+    module.run(options, host=host, port=port)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Apply migrations to SHOPBRIDGE_DATABASE_URL (SQLite and PostgreSQL alike)."""

@@ -1,0 +1,661 @@
+"""The sandbox control plane under ``/_sandbox/`` (JSON, not part of Shopify's API).
+
+Endpoints are ``async`` on purpose: they run on the event loop like the Admin API
+handlers and the live stream, so every change to the shop happens on one thread.
+
+Tests, demos and load scenarios use it to create orders, move them through their
+lifecycle, read what clients did (fulfillments, stock changes), inspect pushes and inject
+faults. It is unauthenticated unless ``control_token`` is set, in which case every call
+needs the header ``X-Sandbox-Token``. Control calls never count against the shop's rate
+limit and never trigger injected faults. See docs/sandboxes.md for the reference.
+"""
+
+from __future__ import annotations
+
+import hmac
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from shopbridge.sandbox.common.faults import FaultKind
+from shopbridge.sandbox.common.push import DeliveryState
+from shopbridge.sandbox.shopify.envelope import (
+    RenderContext,
+    render_fulfillment,
+    render_order,
+)
+from shopbridge.sandbox.shopify.state import (
+    Address,
+    BuyerRequest,
+    DiscountRequest,
+    InvalidError,
+    LineRequest,
+    NotFoundError,
+    Order,
+    OrderDraft,
+    PaymentPlan,
+    RefundLineRequest,
+    ShippingRequest,
+    StateError,
+    TrackingInfo,
+)
+from shopbridge.sandbox.shopify.versions import latest_stable
+
+if TYPE_CHECKING:
+    from shopbridge.sandbox.shopify.app import ShopifySandbox
+
+
+# ---------------------------------------------------------------------------------------
+# request models
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LineItemIn(_Model):
+    sku: str | None = None
+    variant_id: int | None = None
+    quantity: int = Field(default=1, ge=1, le=10_000)
+    price: Decimal | None = Field(default=None, ge=0)
+
+
+class BuyerIn(_Model):
+    first_name: str
+    last_name: str
+    email: str
+    phone: str | None = None
+    address1: str = "1 Example Street"
+    address2: str | None = None
+    city: str = "Springfield"
+    province: str | None = None
+    province_code: str | None = None
+    country: str = "United States"
+    country_code: str = "US"
+    zip: str = "00000"
+
+
+class DiscountIn(_Model):
+    code: str
+    value: Decimal = Field(ge=0)
+    type: Literal["percentage", "fixed_amount", "shipping"] = "fixed_amount"
+
+
+class ShippingIn(_Model):
+    title: str = "Standard Shipping"
+    code: str = "STANDARD"
+    price: Decimal = Field(default=Decimal("0.00"), ge=0)
+
+
+class CreateOrdersIn(_Model):
+    """Create ``count`` generated orders, or one order from the given parts."""
+
+    count: int = Field(default=1, ge=1, le=10_000)
+    payment: Literal["paid", "authorized", "pending", "partially_paid"] | None = None
+    line_items: list[LineItemIn] | None = None
+    buyer: BuyerIn | None = None
+    discount: DiscountIn | None = None
+    shipping: ShippingIn | None = None
+    note: str | None = None
+    tags: str = ""
+    test: bool = False
+
+
+class LineQuantityIn(_Model):
+    line_item_id: int | None = None
+    sku: str | None = None
+    quantity: int = Field(default=1, ge=1)
+
+
+class FulfillIn(_Model):
+    line_items: list[LineQuantityIn] | None = None
+    """Omit to fulfil everything remaining."""
+    tracking_number: str | None = None
+    tracking_company: str | None = None
+    tracking_url: str | None = None
+
+
+class CancelIn(_Model):
+    reason: Literal["customer", "fraud", "inventory", "declined", "staff", "other"] = "other"
+    restock: bool = True
+    refund: bool = True
+
+
+class RefundLineIn(LineQuantityIn):
+    restock_type: Literal["no_restock", "cancel", "return"] = "return"
+
+
+class RefundIn(_Model):
+    line_items: list[RefundLineIn] = Field(default_factory=list)
+    shipping: bool | Decimal = False
+    """True refunds all remaining shipping; a number refunds that much."""
+    amount: Decimal | None = Field(default=None, ge=0)
+    """Money to return; default = value of the refunded lines and shipping."""
+    note: str | None = None
+
+
+class ResetIn(_Model):
+    seed: int | None = Field(default=None, ge=0, le=100_000)
+    random_seed: int | None = None
+
+
+class FaultIn(_Model):
+    kind: FaultKind
+    count: int | None = Field(default=1, ge=1)
+    """How many matching requests to affect; null = until removed."""
+    path_pattern: str | None = None
+    """Regular expression searched in the request path, e.g. ``orders`` or ``/shop\\.json$``."""
+    method: str | None = None
+    status: int | None = Field(default=None, ge=400, le=599)
+    """``error``: 500 (default), 502, 503 or 504; ``hang``: optional status after sleeping."""
+    seconds: float = Field(default=0.0, ge=0, le=600)
+
+
+class PushFaultIn(_Model):
+    duplicate: int = Field(default=0, ge=0)
+    """Deliver each of the next N pushes twice."""
+    reorder: int = Field(default=0, ge=0)
+    """Hold the next N pushes and deliver them in reverse order."""
+
+
+class TokenIn(_Model):
+    action: Literal["expire", "rotate", "restore"]
+    token: str | None = None
+
+
+class RateLimitIn(_Model):
+    bucket_size: int | None = Field(default=None, ge=1)
+    leak_per_second: float | None = Field(default=None, gt=0)
+    level: float | None = Field(default=None, ge=0)
+
+
+class StreamIn(_Model):
+    orders_per_second: float = Field(ge=0, le=1000)
+
+
+class TickIn(_Model):
+    steps: int = Field(default=1, ge=1, le=10_000)
+
+
+# ---------------------------------------------------------------------------------------
+# router
+
+
+def build_control_router(sandbox: ShopifySandbox) -> APIRouter:
+    """All ``/_sandbox/*`` endpoints, bound to one sandbox."""
+
+    async def check_token(x_sandbox_token: Annotated[str | None, Header()] = None) -> None:
+        expected = sandbox.options.control_token
+        if expected is None:
+            return
+        if x_sandbox_token is None or not hmac.compare_digest(
+            x_sandbox_token.encode(), expected.encode()
+        ):
+            raise HTTPException(status_code=401, detail="missing or wrong X-Sandbox-Token")
+
+    router = APIRouter(prefix="/_sandbox", tags=["sandbox"], dependencies=[Depends(check_token)])
+
+    def ctx() -> RenderContext:
+        return RenderContext(sandbox.state, latest_stable(sandbox.clock.now()).name)
+
+    def order_json(order: Order) -> dict[str, Any]:
+        return render_order(order, ctx())
+
+    def state_error(exc: StateError) -> HTTPException:
+        if isinstance(exc, NotFoundError):
+            return HTTPException(status_code=404, detail=f"not found: {exc}")
+        if isinstance(exc, InvalidError):
+            return HTTPException(status_code=422, detail=exc.errors)
+        return HTTPException(status_code=422, detail=str(exc))
+
+    def line_id(order: Order, item: LineQuantityIn) -> int:
+        if item.line_item_id is not None:
+            order.line(item.line_item_id)
+            return item.line_item_id
+        if item.sku is not None:
+            for line in order.line_items:
+                if line.sku == item.sku:
+                    return line.id
+            raise NotFoundError(f"no line with sku {item.sku}")
+        raise InvalidError({"line_items": ["line_item_id or sku is required"]})
+
+    @router.get("/health")
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "platform": "shopify",
+            "shop_domain": sandbox.options.shop_domain,
+            "orders": len(sandbox.state.orders),
+        }
+
+    @router.get("/state")
+    async def summary() -> dict[str, Any]:
+        state = sandbox.state
+        with state.lock:
+            orders = list(state.orders.values())
+            financial: dict[str, int] = {}
+            fulfillment: dict[str, int] = {}
+            for order in orders:
+                financial[order.financial_status] = financial.get(order.financial_status, 0) + 1
+                key = order.fulfillment_status or "null"
+                fulfillment[key] = fulfillment.get(key, 0) + 1
+            pushes: dict[str, int] = {}
+            for record in sandbox.dispatcher.records():
+                pushes[record.state.value] = pushes.get(record.state.value, 0) + 1
+            return {
+                "shop": {
+                    "domain": state.shop.domain,
+                    "currency": state.shop.currency,
+                    "timezone": state.shop.iana_timezone,
+                },
+                "orders": {
+                    "total": len(orders),
+                    "open": sum(
+                        1 for o in orders if o.closed_at is None and o.cancelled_at is None
+                    ),
+                    "closed": sum(1 for o in orders if o.closed_at is not None),
+                    "cancelled": sum(1 for o in orders if o.cancelled_at is not None),
+                    "deleted": len(state.deleted_order_ids),
+                    "financial_status": financial,
+                    "fulfillment_status": fulfillment,
+                },
+                "products": len(state.products),
+                "variants": len(state.variants),
+                "locations": [{"id": loc.id, "name": loc.name} for loc in state.locations.values()],
+                "webhook_subscriptions": len(state.webhooks),
+                "pushes": pushes,
+                "push_chaos": sandbox.dispatcher.chaos(),
+                "faults": [rule.to_dict() for rule in sandbox.faults.rules()],
+                "rate_limit": {
+                    "used": sandbox.bucket.used(),
+                    "bucket_size": sandbox.bucket.capacity,
+                    "leak_per_second": sandbox.bucket.leak_per_second,
+                },
+                "token": {"expired": sandbox.tokens.expired},
+                "stream": {"orders_per_second": sandbox.stream.rate, "steps": sandbox.stream.steps},
+            }
+
+    @router.post("/reset")
+    async def reset(body: ResetIn | None = None) -> dict[str, Any]:
+        body = body or ResetIn()
+        sandbox.reset(seed=body.seed, random_seed=body.random_seed)
+        return {"status": "reset", "orders": len(sandbox.state.orders)}
+
+    # orders ------------------------------------------------------------------------
+
+    @router.post("/orders", status_code=201)
+    async def create_orders(body: CreateOrdersIn) -> dict[str, Any]:
+        state = sandbox.state
+        created: list[Order] = []
+        try:
+            with state.lock:
+                custom = any(
+                    value is not None
+                    for value in (body.line_items, body.buyer, body.discount, body.shipping)
+                )
+                if not custom:
+                    for _ in range(body.count):
+                        created.append(sandbox.stream.new_order(body.payment))
+                else:
+                    for _ in range(body.count):
+                        created.append(state.place_order(_draft(sandbox, body)))
+                return {"orders": [order_json(o) for o in created]}
+        except StateError as exc:
+            raise state_error(exc) from None
+
+    @router.get("/orders/{order_id}")
+    async def get_order(order_id: int) -> dict[str, Any]:
+        try:
+            return {"order": order_json(sandbox.state.order(order_id))}
+        except StateError as exc:
+            raise state_error(exc) from None
+
+    @router.post("/orders/{order_id}/pay")
+    async def pay(order_id: int) -> dict[str, Any]:
+        try:
+            return {"order": order_json(sandbox.state.pay(order_id))}
+        except StateError as exc:
+            raise state_error(exc) from None
+
+    @router.post("/orders/{order_id}/fulfill")
+    async def fulfill(order_id: int, body: FulfillIn | None = None) -> dict[str, Any]:
+        body = body or FulfillIn()
+        state = sandbox.state
+        try:
+            with state.lock:
+                order = state.order(order_id)
+                lines = (
+                    [(line_id(order, item), item.quantity) for item in body.line_items]
+                    if body.line_items
+                    else None
+                )
+                tracking = None
+                if body.tracking_number or body.tracking_company:
+                    tracking = TrackingInfo(
+                        body.tracking_number, body.tracking_company, body.tracking_url
+                    )
+                else:
+                    tracking = sandbox.generator.tracking(sandbox.stream.rng)
+                fulfillment = state.fulfill_lines(
+                    order_id, lines, tracking=tracking, source="sandbox"
+                )
+                return {
+                    "fulfillment": render_fulfillment(order, fulfillment, ctx()),
+                    "order": order_json(order),
+                }
+        except StateError as exc:
+            raise state_error(exc) from None
+
+    @router.post("/orders/{order_id}/cancel")
+    async def cancel(order_id: int, body: CancelIn | None = None) -> dict[str, Any]:
+        body = body or CancelIn()
+        try:
+            order = sandbox.state.cancel_order(
+                order_id, reason=body.reason, restock=body.restock, refund=body.refund
+            )
+            return {"order": order_json(order)}
+        except StateError as exc:
+            raise state_error(exc) from None
+
+    @router.post("/orders/{order_id}/refund")
+    async def refund(order_id: int, body: RefundIn) -> dict[str, Any]:
+        state = sandbox.state
+        try:
+            with state.lock:
+                order = state.order(order_id)
+                lines = [
+                    RefundLineRequest(line_id(order, item), item.quantity, item.restock_type)
+                    for item in body.line_items
+                ]
+                shipping: Decimal | Literal["full"] | None
+                if body.shipping is True:
+                    shipping = "full"
+                elif body.shipping is False:
+                    shipping = None
+                else:
+                    shipping = body.shipping
+                state.refund(
+                    order_id,
+                    lines,
+                    shipping=shipping,
+                    amount=body.amount,
+                    note=body.note,
+                    source="sandbox",
+                )
+                return {"order": order_json(order)}
+        except StateError as exc:
+            raise state_error(exc) from None
+
+    @router.post("/orders/{order_id}/close")
+    async def close(order_id: int) -> dict[str, Any]:
+        try:
+            return {"order": order_json(sandbox.state.close_order(order_id))}
+        except StateError as exc:
+            raise state_error(exc) from None
+
+    @router.post("/orders/{order_id}/open")
+    async def reopen(order_id: int) -> dict[str, Any]:
+        try:
+            return {"order": order_json(sandbox.state.reopen_order(order_id))}
+        except StateError as exc:
+            raise state_error(exc) from None
+
+    @router.delete("/orders/{order_id}")
+    async def delete(order_id: int) -> dict[str, Any]:
+        try:
+            sandbox.state.delete_order(order_id)
+        except StateError as exc:
+            raise state_error(exc) from None
+        return {"deleted": order_id}
+
+    # what clients did ----------------------------------------------------------------
+
+    @router.get("/shipments")
+    async def shipments(order_id: int | None = None) -> dict[str, Any]:
+        state = sandbox.state
+        rows = []
+        with state.lock:
+            for record in state.shipments:
+                if order_id is not None and record.order_id != order_id:
+                    continue
+                order = state.orders.get(record.order_id)
+                if order is None:
+                    continue
+                fulfillment = next(
+                    (f for f in order.fulfillments if f.id == record.fulfillment_id), None
+                )
+                if fulfillment is None:
+                    continue
+                rows.append(
+                    {
+                        "recorded_at": record.recorded_at.isoformat(),
+                        "order_id": order.id,
+                        "order_name": order.name,
+                        "fulfillment_id": fulfillment.id,
+                        "status": fulfillment.status,
+                        "tracking_company": fulfillment.tracking_company,
+                        "tracking_numbers": list(fulfillment.tracking_numbers),
+                        "tracking_urls": list(fulfillment.tracking_urls),
+                        "notify_customer": fulfillment.notify_customer,
+                        "location_id": fulfillment.location_id,
+                        "line_items": [
+                            {
+                                "line_item_id": fl.line_item_id,
+                                "sku": order.line(fl.line_item_id).sku,
+                                "quantity": fl.quantity,
+                            }
+                            for fl in fulfillment.lines
+                        ],
+                        "order_fulfillment_status": order.fulfillment_status,
+                    }
+                )
+        return {"shipments": rows}
+
+    @router.get("/inventory/changes")
+    async def stock_changes(sku: str | None = None) -> dict[str, Any]:
+        state = sandbox.state
+        with state.lock:
+            rows = [
+                {
+                    "recorded_at": r.recorded_at.isoformat(),
+                    "operation": r.operation,
+                    "inventory_item_id": r.inventory_item_id,
+                    "location_id": r.location_id,
+                    "sku": r.sku,
+                    "previous": r.previous,
+                    "available": r.available,
+                }
+                for r in state.stock_changes
+                if sku is None or r.sku == sku
+            ]
+        return {"changes": rows}
+
+    @router.get("/inventory")
+    async def inventory() -> dict[str, Any]:
+        state = sandbox.state
+        with state.lock:
+            rows = []
+            for variant in state.variants.values():
+                levels = [
+                    {"location_id": level.location_id, "available": level.available}
+                    for (item_id, _), level in state.levels.items()
+                    if item_id == variant.inventory_item_id
+                ]
+                rows.append(
+                    {
+                        "sku": variant.sku,
+                        "product_id": variant.product_id,
+                        "variant_id": variant.id,
+                        "inventory_item_id": variant.inventory_item_id,
+                        "levels": levels,
+                    }
+                )
+        return {"inventory": rows}
+
+    # pushes --------------------------------------------------------------------------
+
+    @router.get("/pushes")
+    async def pushes(
+        topic: str | None = None,
+        state: DeliveryState | None = None,
+        include_body: bool = False,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> dict[str, Any]:
+        records = [
+            r
+            for r in sandbox.dispatcher.records()
+            if (topic is None or r.request.topic == topic) and (state is None or r.state == state)
+        ]
+        return {"pushes": [r.to_dict(include_body=include_body) for r in records[-limit:]]}
+
+    @router.post("/pushes/{record_id}/redeliver")
+    async def redeliver(record_id: str) -> dict[str, Any]:
+        try:
+            return {"push": sandbox.dispatcher.redeliver(record_id).to_dict()}
+        except KeyError:
+            raise HTTPException(status_code=404, detail=f"no push {record_id}") from None
+
+    @router.post("/pushes/wait")
+    async def wait_pushes(within: Annotated[float, Query(gt=0, le=120)] = 10.0) -> dict[str, Any]:
+        idle = await sandbox.dispatcher.wait_idle(within=within)
+        return {"idle": idle}
+
+    @router.post("/push_faults")
+    async def push_faults(body: PushFaultIn) -> dict[str, Any]:
+        sandbox.dispatcher.duplicate_next(body.duplicate)
+        sandbox.dispatcher.reorder_next(body.reorder)
+        return sandbox.dispatcher.chaos()
+
+    # faults, token, rate limit, stream -----------------------------------------------------
+
+    @router.get("/faults")
+    async def list_faults() -> dict[str, Any]:
+        return {"faults": [rule.to_dict() for rule in sandbox.faults.rules()]}
+
+    @router.post("/faults", status_code=201)
+    async def add_fault(body: FaultIn) -> dict[str, Any]:
+        if body.kind == FaultKind.ERROR and body.status is not None and body.status < 500:
+            raise HTTPException(status_code=422, detail="error faults need a 5xx status")
+        try:
+            rule = sandbox.faults.add(
+                body.kind,
+                count=body.count,
+                path_pattern=body.path_pattern,
+                method=body.method,
+                status=body.status,
+                seconds=body.seconds,
+            )
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        return {"fault": rule.to_dict()}
+
+    @router.delete("/faults")
+    async def clear_faults() -> dict[str, Any]:
+        return {"removed": sandbox.faults.clear()}
+
+    @router.delete("/faults/{fault_id}")
+    async def remove_fault(fault_id: str) -> dict[str, Any]:
+        if not sandbox.faults.remove(fault_id):
+            raise HTTPException(status_code=404, detail=f"no fault {fault_id}")
+        return {"removed": 1}
+
+    @router.post("/token")
+    async def token(body: TokenIn) -> dict[str, Any]:
+        tokens = sandbox.tokens
+        if body.action == "expire":
+            tokens.expire()
+        elif body.action == "rotate":
+            if not body.token:
+                raise HTTPException(status_code=422, detail="rotate needs a new token")
+            tokens.rotate(body.token)
+        else:
+            tokens.restore(body.token or sandbox.options.access_token)
+        return {
+            "expired": tokens.expired,
+            "token_rotated": tokens.current != sandbox.options.access_token,
+        }
+
+    @router.get("/rate_limit")
+    async def get_rate_limit() -> dict[str, Any]:
+        bucket = sandbox.bucket
+        return {
+            "used": bucket.used(),
+            "bucket_size": bucket.capacity,
+            "leak_per_second": bucket.leak_per_second,
+        }
+
+    @router.post("/rate_limit")
+    async def set_rate_limit(body: RateLimitIn) -> dict[str, Any]:
+        sandbox.bucket.configure(
+            capacity=body.bucket_size, leak_per_second=body.leak_per_second, level=body.level
+        )
+        return await get_rate_limit()
+
+    @router.post("/stream")
+    async def stream(body: StreamIn) -> dict[str, Any]:
+        sandbox.stream.rate = body.orders_per_second
+        return {"orders_per_second": sandbox.stream.rate}
+
+    @router.post("/tick")
+    async def tick(body: TickIn | None = None) -> dict[str, Any]:
+        body = body or TickIn()
+        return {"steps": [sandbox.stream.step().to_dict() for _ in range(body.steps)]}
+
+    return router
+
+
+def _draft(sandbox: ShopifySandbox, body: CreateOrdersIn) -> OrderDraft:
+    """An order draft from explicit parts, generated values filling the gaps."""
+    state = sandbox.state
+    rng = sandbox.stream.rng
+    generated = sandbox.generator.draft(rng, body.payment)
+    lines = generated.lines
+    if body.line_items:
+        lines = []
+        for item in body.line_items:
+            if item.variant_id is not None:
+                variant = state.variant(item.variant_id)
+            elif item.sku is not None:
+                variant = state.variant_by_sku(item.sku)
+            else:
+                raise InvalidError({"line_items": ["sku or variant_id is required"]})
+            lines.append(LineRequest(variant.id, item.quantity, item.price))
+    buyer = generated.buyer
+    if body.buyer is not None:
+        b = body.buyer
+        address = Address(
+            first_name=b.first_name,
+            last_name=b.last_name,
+            address1=b.address1,
+            address2=b.address2,
+            city=b.city,
+            province=b.province,
+            province_code=b.province_code,
+            country=b.country,
+            country_code=b.country_code,
+            zip=b.zip,
+            phone=b.phone,
+        )
+        buyer = BuyerRequest(b.first_name, b.last_name, b.email, b.phone, address)
+    discount = generated.discount
+    if body.discount is not None:
+        discount = DiscountRequest(body.discount.code, body.discount.value, body.discount.type)
+    shipping = generated.shipping
+    if body.shipping is not None:
+        shipping = ShippingRequest(body.shipping.title, body.shipping.code, body.shipping.price)
+    payment: PaymentPlan = body.payment or generated.payment
+    return OrderDraft(
+        lines=lines,
+        buyer=buyer,
+        payment=payment,
+        gateway="manual" if payment == "pending" else generated.gateway,
+        discount=discount,
+        shipping=shipping,
+        note=body.note if body.note is not None else generated.note,
+        tags=body.tags or generated.tags,
+        test=body.test,
+        browser_ip=generated.browser_ip,
+        customer_locale=generated.customer_locale,
+    )
