@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import PG_ENV
+from tests.helpers import free_port, wait_ready
 
 CLI = [sys.executable, "-m", "shopbridge.cli"]
 
@@ -110,15 +109,9 @@ def test_upgrade_then_keys_and_shops(cli_env: dict[str, str]) -> None:
     assert listed.returncode == 0 and "No shops" in listed.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_serve_demo_end_to_end(cli_env: dict[str, str], tmp_path: Path) -> None:
     """What a new user does: start the demo, read the key, create a key, connect a shop."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*CLI, "serve", "--demo", "--port", str(port)],
         env=cli_env,
@@ -129,14 +122,7 @@ def test_serve_demo_end_to_end(cli_env: dict[str, str], tmp_path: Path) -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
+        if not wait_ready(base):
             pytest.fail("server did not become ready")
         key = (Path(cli_env["SHOPBRIDGE_DATA_DIR"]) / "demo-admin.key").read_text().strip()
         headers = {"Authorization": f"Bearer {key}"}

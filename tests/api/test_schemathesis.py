@@ -5,33 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import uvicorn
 
 from shopbridge.api.app import create_app
 from shopbridge.config import Settings
 from tests.conftest import ADMIN_KEY
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.helpers import free_port, wait_ready
 
 
 @pytest.fixture(scope="session")
 def live_server(settings: Settings) -> Iterator[str]:
     """The real app under uvicorn in a thread with its own event loop (as in production)."""
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         create_app(settings, migrate_on_start=True),
         host="127.0.0.1",
@@ -42,14 +34,7 @@ def live_server(settings: Settings) -> Iterator[str]:
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    else:
+    if not wait_ready(base):
         pytest.fail("live server did not start")
     yield base
     server.should_exit = True

@@ -10,7 +10,8 @@ import base64
 import binascii
 import hashlib
 import json
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from shopbridge.api.problems import FieldError, ProblemError
 
@@ -49,3 +50,21 @@ def decode_cursor(cursor: str | None, filters: dict[str, Any]) -> str | None:
         raise invalid("The cursor was issued for other filters; repeat the same filters.")
     key: str = data["k"]
     return key
+
+
+class _HasId(Protocol):
+    id: str
+
+
+RowT = TypeVar("RowT", bound=_HasId)
+OutT = TypeVar("OutT")
+
+
+def page_of(
+    rows: Sequence[RowT], limit: int, filters: dict[str, Any], render: Callable[[RowT], OutT]
+) -> tuple[list[OutT], str | None, bool]:
+    """Turn `limit + 1` fetched rows into (items, next_cursor, has_more)."""
+    has_more = len(rows) > limit
+    shown = rows[:limit]
+    cursor = encode_cursor(shown[-1].id, filters) if has_more and shown else None
+    return [render(r) for r in shown], cursor, has_more

@@ -1,4 +1,4 @@
-"""Input rules shared by request bodies: text that every database can store, bounded JSON.
+"""Input rules for request bodies and parameters, built on the unified model's own checks.
 
 PostgreSQL refuses NUL characters and unpaired surrogates cannot be encoded as UTF-8, so both
 are rejected at the edge with a 422 rather than failing later inside a transaction.
@@ -12,47 +12,29 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
+from shopbridge.core.types import SafeStr, check_json_value
+
 MAX_JSON_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 16
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
-def check_text(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("text must be valid Unicode (no unpaired surrogates)") from exc
-    return value
-
-
-def _walk(value: Any, depth: int) -> None:
-    if depth > MAX_JSON_DEPTH:
-        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    if isinstance(value, str):
-        check_text(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_text(str(key))
-            _walk(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _walk(item, depth + 1)
-    elif isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        raise ValueError("numbers must be finite")
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
 
 
 def check_json_object(value: dict[str, Any]) -> dict[str, Any]:
-    _walk(value, 0)
-    if len(json.dumps(value, ensure_ascii=False).encode()) > MAX_JSON_BYTES:
+    """Settings-style objects: storable JSON (model rules), bounded in depth and size."""
+    checked: dict[str, Any] = check_json_value(value)
+    if _depth(checked) > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    if len(json.dumps(checked, ensure_ascii=False).encode()) > MAX_JSON_BYTES:
         raise ValueError(f"object larger than {MAX_JSON_BYTES} bytes")
-    return value
-
-
-Text = Annotated[str, AfterValidator(check_text)]
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_text)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_object)]
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+    return checked
 
 
 _NUMBER = re.compile(r"^\s*[-+]?\d+(\.\d*)?\s*$")
@@ -65,4 +47,7 @@ def _iso_datetime_only(value: object) -> object:
     return value
 
 
+Text = SafeStr
+Name = Annotated[SafeStr, Field(min_length=1, max_length=200)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_object)]
 IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime_only)]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 
 from shopbridge.api.deps import get_box, get_db
-from shopbridge.api.pagination import decode_cursor, encode_cursor
+from shopbridge.api.pagination import decode_cursor, page_of
 from shopbridge.api.problems import V1_ERRORS, FieldError, ProblemError
 from shopbridge.api.schemas import OrderOut, Page
 from shopbridge.api.security import Principal, require
@@ -100,16 +100,11 @@ async def list_orders(
             before_id=before,
             limit=limit + 1,
         )
-    has_more = len(rows) > limit
-    rows = rows[:limit]
     reveal = principal.has("pii:read")
-    return JSONResponse(
-        {
-            "data": [order_body(r, reveal=reveal, include_raw=include_raw) for r in rows],
-            "next_cursor": encode_cursor(rows[-1].id, filters) if has_more else None,
-            "has_more": has_more,
-        }
+    data, next_cursor, has_more = page_of(
+        rows, limit, filters, lambda r: order_body(r, reveal=reveal, include_raw=include_raw)
     )
+    return JSONResponse({"data": data, "next_cursor": next_cursor, "has_more": has_more})
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut, summary="Get an order")

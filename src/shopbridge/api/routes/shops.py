@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from shopbridge.api.deps import get_box, get_db
-from shopbridge.api.pagination import decode_cursor, encode_cursor
+from shopbridge.api.pagination import decode_cursor, page_of
 from shopbridge.api.problems import V1_ERRORS, FieldError, ProblemError
 from shopbridge.api.schemas import Page, PlatformOut, ShopCreate, ShopOut, ShopUpdate
 from shopbridge.api.security import Principal, authenticate, require
@@ -105,13 +105,8 @@ async def list_shops(
         rows = await ShopRepository(session, principal.tenant_id, box).list(
             platform=platform, status=status, after=after, limit=limit + 1
         )
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        data=[shop_out(r) for r in rows],
-        next_cursor=encode_cursor(rows[-1].id, filters) if has_more else None,
-        has_more=has_more,
-    )
+    data, next_cursor, has_more = page_of(rows, limit, filters, shop_out)
+    return Page(data=data, next_cursor=next_cursor, has_more=has_more)
 
 
 @router.get("/shops/{shop_id}", response_model=ShopOut, summary="Get a shop")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from shopbridge.api.deps import get_db
-from shopbridge.api.pagination import decode_cursor, encode_cursor
+from shopbridge.api.pagination import decode_cursor, page_of
 from shopbridge.api.problems import V1_ERRORS, FieldError, ProblemError, not_found
 from shopbridge.api.schemas import (
     ApiKeyCreate,
@@ -96,13 +96,8 @@ async def list_tenants(
     after = decode_cursor(cursor, {"r": "tenants"})
     async with db.read() as session:
         rows = await tenant_store.list_tenants(session, after=after, limit=limit + 1)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        data=[tenant_out(r) for r in rows],
-        next_cursor=encode_cursor(rows[-1].id, {"r": "tenants"}) if has_more else None,
-        has_more=has_more,
-    )
+    data, next_cursor, has_more = page_of(rows, limit, {"r": "tenants"}, tenant_out)
+    return Page(data=data, next_cursor=next_cursor, has_more=has_more)
 
 
 @router.get("/tenants/{tenant_id}", response_model=TenantOut, summary="Get a tenant")
@@ -160,13 +155,8 @@ async def list_keys(
         rows = await tenant_store.ApiKeyRepository(session, principal.tenant_id).list(
             after=after, limit=limit + 1
         )
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        data=[key_out(r) for r in rows],
-        next_cursor=encode_cursor(rows[-1].id, {"r": "keys"}) if has_more else None,
-        has_more=has_more,
-    )
+    data, next_cursor, has_more = page_of(rows, limit, {"r": "keys"}, key_out)
+    return Page(data=data, next_cursor=next_cursor, has_more=has_more)
 
 
 @router.get("/api-keys/{key_id}", response_model=ApiKeyOut, summary="Get an API key")
