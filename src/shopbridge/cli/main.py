@@ -207,6 +207,30 @@ def sandbox(
     module.run(options, host=host, port=port)
 
 
+@app.command()
+def connectors(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the README table.")] = False,
+) -> None:
+    """List the installed platform connectors and what each can do."""
+    from shopbridge.connectors.base import Capability
+    from shopbridge.connectors.catalog import capability_table, installed_infos
+
+    infos = installed_infos()
+    if markdown:
+        out.print(capability_table(infos), markup=False, highlight=False)
+        return
+    table = Table(
+        "platform", "API version", *(c.value for c in Capability), title="Installed connectors"
+    )
+    for info in infos:
+        table.add_row(
+            f"{info.display_name} ({info.platform})",
+            info.api_version,
+            *("yes" if c in info.capabilities else "-" for c in Capability),
+        )
+    out.print(table)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Apply migrations to SHOPBRIDGE_DATABASE_URL (SQLite and PostgreSQL alike)."""

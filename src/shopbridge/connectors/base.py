@@ -10,9 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from shopbridge.core import Order
+
+if TYPE_CHECKING:
+    import httpx
+
+    from shopbridge.connectors.transport import CallObserver
 
 
 class Capability(StrEnum):
@@ -121,6 +126,9 @@ class ShipmentRequest:
     """Empty: every unshipped line of the order."""
     tracking_url: str | None = None
     notify_buyer: bool = False
+    carrier_name: str | None = None
+    """Carrier display name, for `carrier_code="OTHER"` (platforms that take free text, such as
+    Shopify and Amazon, need a name when the carrier is not in their list)."""
 
 
 @dataclass(frozen=True)
@@ -166,8 +174,20 @@ class Connector(ABC):
 
     info: ClassVar[ConnectorInfo]
 
-    def __init__(self, shop: ShopContext) -> None:
+    def __init__(
+        self,
+        shop: ShopContext,
+        *,
+        client: httpx.AsyncClient | None = None,
+        observer: CallObserver | None = None,
+    ) -> None:
+        """`client`: an httpx client to send through instead of the connector's own (tests,
+        the conformance suite's in-process sandbox, a shared pool); a client passed in is
+        never closed by the connector. `observer`: receives one `CallRecord` per platform
+        call (sync log, metrics)."""
         self.shop = shop
+        self.http_client = client
+        self.observer = observer
 
     @abstractmethod
     async def pull_orders(self, window: PullWindow, page: str | None = None) -> OrderPage:
@@ -184,6 +204,12 @@ class Connector(ABC):
 
     async def update_stock(self, updates: list[StockUpdate]) -> list[StockUpdateResult]:
         raise NotImplementedError(f"{self.info.platform} does not update stock")
+
+    def map_order(self, payload: Any) -> Order:
+        """Map one native order payload to an `Order` with no I/O (raises `MappingError`):
+        the pure mapping the pull, get and push paths share, exposed for replays of stored
+        payloads and for the conformance suite."""
+        raise NotImplementedError(f"{self.info.platform} does not expose its order mapping")
 
     def verify_push(self, headers: Mapping[str, str], body: bytes) -> list[PushMessage]:
         """Verify an inbound push and parse it (raises `PushRejected`)."""

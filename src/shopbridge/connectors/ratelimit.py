@@ -12,12 +12,17 @@ import time
 
 from shopbridge.connectors.base import RateLimit
 
+HEADROOM = 0.1
+"""Share of the platform's quota left unused. The platform counts a call when it arrives, we
+count it when it leaves; connection setup and queueing in between would otherwise let a burst
+arrive faster than it left and be throttled."""
+
 
 class TokenBucket:
-    def __init__(self, limit: RateLimit) -> None:
-        self.rate = limit.rate
-        self.capacity = float(limit.burst)
-        self.tokens = float(limit.burst)
+    def __init__(self, limit: RateLimit, *, headroom: float = HEADROOM) -> None:
+        self.rate = limit.rate * (1 - headroom)
+        self.capacity = float(max(1, int(limit.burst * (1 - headroom))))
+        self.tokens = self.capacity
         self.updated = time.monotonic()
         self.blocked_until = 0.0
         self._lock = asyncio.Lock()

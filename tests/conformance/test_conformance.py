@@ -1,0 +1,262 @@
+"""The contract every connector keeps against its platform's sandbox.
+
+Run for each platform in `HARNESSES`; a platform is supported only when all of it passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shopbridge.connectors import (
+    AuthExpired,
+    Capability,
+    Connector,
+    MappingError,
+    NotFound,
+    OrderPage,
+    PullWindow,
+    PushRejected,
+    ShipmentRequest,
+    Unavailable,
+)
+from shopbridge.connectors.transport import CallRecord
+from shopbridge.core import Order, OrderStatus, RefundStatus
+from tests.conformance.harness import PlatformHarness
+
+
+def _window(minutes_back: int = 60) -> PullWindow:
+    now = datetime.now(UTC)
+    return PullWindow(start=now - timedelta(minutes=minutes_back), end=now + timedelta(minutes=1))
+
+
+async def pull_all(connector: Connector, window: PullWindow) -> tuple[list[Order], int]:
+    """Every order of a window, following pages; returns the orders and the page count."""
+    orders: list[Order] = []
+    pages = 0
+    page: str | None = None
+    while True:
+        result: OrderPage = await connector.pull_orders(window, page)
+        pages += 1
+        assert not result.unmapped, result.unmapped
+        orders += result.orders
+        if result.next_page is None:
+            return orders, pages
+        page = result.next_page
+
+
+def test_declares_what_it_does(connector: Connector) -> None:
+    info = connector.info
+    assert info.platform
+    assert {Capability.ORDERS_PULL, Capability.ORDERS_GET} <= info.capabilities
+    assert info.rate_limit.rate > 0
+    assert info.streams and info.streams[0].overlap > timedelta(0)
+
+
+async def test_incremental_window_over_several_pages(
+    connector: Connector, harness: PlatformHarness
+) -> None:
+    created = await harness.create_orders(8)
+    orders, pages = await pull_all(connector, _window())
+    ids = [o.platform_order_id for o in orders]
+    assert sorted(ids) == sorted(created)
+    assert len(ids) == len(set(ids)), "an order appeared twice"
+    assert pages >= 3
+
+
+async def test_adjacent_windows_split_without_duplicates(
+    connector: Connector, harness: PlatformHarness
+) -> None:
+    first = await harness.create_orders(4)
+    await asyncio.sleep(1.1)  # platforms keep update times to the second
+    middle = datetime.now(UTC).replace(microsecond=0)
+    await asyncio.sleep(1.1)
+    second = await harness.create_orders(4)
+    window = _window()
+    before, _ = await pull_all(connector, PullWindow(window.start, middle))
+    after, _ = await pull_all(connector, PullWindow(middle, window.end))
+    assert sorted(o.platform_order_id for o in before) == sorted(first)
+    assert sorted(o.platform_order_id for o in after) == sorted(second)
+
+
+async def test_order_changed_during_a_pull_is_not_missed(
+    connector: Connector, harness: PlatformHarness
+) -> None:
+    created = await harness.create_orders(7)
+    window = _window()
+    first_page = await connector.pull_orders(window, None)
+    assert first_page.next_page is not None
+    changed = first_page.orders[0].platform_order_id
+    await harness.change_order(changed)
+    rest: list[Order] = []
+    page = first_page.next_page
+    while page is not None:
+        result = await connector.pull_orders(window, page)
+        rest += result.orders
+        page = result.next_page
+    seen = {o.platform_order_id for o in first_page.orders + rest}
+    # The window as pulled may or may not include the change; the next window (starting at
+    # the high-water mark minus the declared overlap) must show it in its new state.
+    high_water = max(
+        o.platform_updated_at for o in first_page.orders + rest if o.platform_updated_at
+    )
+    overlap = connector.info.streams[0].overlap
+    later, _ = await pull_all(
+        connector, PullWindow(high_water - overlap, datetime.now(UTC) + timedelta(minutes=1))
+    )
+    assert set(created) <= seen | {o.platform_order_id for o in later}
+    updated = next(o for o in later if o.platform_order_id == changed)
+    assert updated.status in {
+        OrderStatus.SHIPPED,
+        OrderStatus.PARTIALLY_SHIPPED,
+        OrderStatus.COMPLETED,
+    }
+
+
+async def test_every_native_status_maps(connector: Connector, harness: PlatformHarness) -> None:
+    ids = await harness.orders_in_every_state()
+    orders = [await connector.get_order(i) for i in ids]
+    unknown = [
+        (o.platform_order_id, o.native_status) for o in orders if o.status == OrderStatus.UNKNOWN
+    ]
+    assert not unknown
+    assert all(o.native_status for o in orders), (
+        "the native status must be kept next to the unified one"
+    )
+    assert len({o.status for o in orders}) >= 5
+
+
+async def test_cancel_and_refund_states(connector: Connector, harness: PlatformHarness) -> None:
+    cancelled, refunded = await harness.create_orders(2)
+    await harness.cancel(cancelled)
+    await harness.refund(refunded)
+    assert (await connector.get_order(cancelled)).status == OrderStatus.CANCELLED
+    assert (await connector.get_order(refunded)).refund_status in {
+        RefundStatus.REFUNDED,
+        RefundStatus.PARTIALLY_REFUNDED,
+    }
+
+
+async def test_money_and_time_exact(connector: Connector, harness: PlatformHarness) -> None:
+    for platform_order_id in await harness.create_orders(3):
+        facts = await harness.native_facts(platform_order_id)
+        order = await connector.get_order(platform_order_id)
+        assert order.total.amount == facts.total
+        assert order.total.currency == facts.currency
+        assert order.platform_updated_at == facts.updated_at
+        assert (
+            order.platform_updated_at is not None and order.platform_updated_at.tzinfo is not None
+        )
+        assert len(order.lines) == facts.line_count
+        assert order.raw, "the untouched payload is kept"
+
+
+async def test_get_one_order_and_not_found(connector: Connector, harness: PlatformHarness) -> None:
+    [platform_order_id] = await harness.create_orders(1)
+    order = await connector.get_order(platform_order_id)
+    assert order.platform_order_id == platform_order_id
+    assert order.shop_id == harness.shop_context().shop_id
+    with pytest.raises(NotFound):
+        await connector.get_order("999999999999")
+
+
+async def test_confirm_shipment_is_visible_on_the_platform(
+    connector: Connector, harness: PlatformHarness
+) -> None:
+    if Capability.SHIPMENT_CONFIRM not in connector.info.capabilities:
+        pytest.skip("platform does not confirm shipments")
+    [platform_order_id] = await harness.create_orders(1)
+    await connector.confirm_shipment(
+        platform_order_id, ShipmentRequest(carrier_code="SF", tracking_number="SF1234567890")
+    )
+    assert "SF1234567890" in await harness.shipments(platform_order_id)
+    assert (await connector.get_order(platform_order_id)).status in {
+        OrderStatus.SHIPPED,
+        OrderStatus.COMPLETED,
+    }
+
+
+async def test_stock_update_is_visible_on_the_platform(
+    connector: Connector, harness: PlatformHarness
+) -> None:
+    if Capability.STOCK_UPDATE not in connector.info.capabilities:
+        pytest.skip("platform does not take stock updates")
+    update = await harness.stock_update()
+    [result] = await connector.update_stock([update])
+    assert result.ok, result.error
+    assert await harness.stock_set(update) == update.quantity
+    bigger = dataclasses.replace(update, quantity=update.quantity + 5)
+    [result] = await connector.update_stock([bigger])
+    assert await harness.stock_set(update) == bigger.quantity
+
+
+async def test_platform_rate_limiting_is_waited_out(
+    connector: Connector, harness: PlatformHarness
+) -> None:
+    [platform_order_id] = await harness.create_orders(1)
+    await harness.inject("rate_limit", count=1)
+    assert (await connector.get_order(platform_order_id)).platform_order_id == platform_order_id
+    await harness.exhaust_rate_limit()
+    assert (await connector.get_order(platform_order_id)).platform_order_id == platform_order_id
+
+
+async def test_never_calls_beyond_the_declared_limit(
+    connector: Connector, harness: PlatformHarness, calls: list[CallRecord]
+) -> None:
+    """A burst larger than the platform's bucket is paced by the connector, so the platform
+    never has to throttle it."""
+    [platform_order_id] = await harness.create_orders(1)
+    burst = connector.info.rate_limit.burst + 3
+    await asyncio.gather(*(connector.get_order(platform_order_id) for _ in range(burst)))
+    assert len(calls) >= burst
+    assert [c for c in calls if c.outcome != "ok"] == []
+
+
+async def test_expired_token_is_auth_expired_with_a_reason(
+    connector: Connector, harness: PlatformHarness
+) -> None:
+    [platform_order_id] = await harness.create_orders(1)
+    await harness.inject("auth_expired")
+    with pytest.raises(AuthExpired) as caught:
+        await connector.get_order(platform_order_id)
+    assert caught.value.message
+    assert caught.value.platform == connector.info.platform
+
+
+async def test_platform_outage_is_unavailable(
+    connector: Connector, harness: PlatformHarness
+) -> None:
+    [platform_order_id] = await harness.create_orders(1)
+    await harness.inject("unavailable")
+    with pytest.raises(Unavailable):
+        await connector.get_order(platform_order_id)
+    assert (await connector.get_order(platform_order_id)).platform_order_id == platform_order_id
+
+
+async def test_push_with_bad_signature_is_rejected(
+    connector: Connector, harness: PlatformHarness
+) -> None:
+    if Capability.ORDERS_PUSH not in connector.info.capabilities:
+        pytest.skip("platform does not push")
+    [platform_order_id] = await harness.create_orders(1)
+    native = (await connector.get_order(platform_order_id)).raw
+    assert isinstance(native, dict)
+    headers, body = harness.push(native, valid_signature=True)
+    [message] = connector.verify_push(headers, body)
+    assert message.platform_order_id == platform_order_id
+    headers, body = harness.push(native, valid_signature=False)
+    with pytest.raises(PushRejected):
+        connector.verify_push(headers, body)
+    with pytest.raises(PushRejected):
+        connector.verify_push(headers, body[:-1] + b" ")
+
+
+def test_malformed_payload_raises_mapping_error(
+    connector: Connector, harness: PlatformHarness
+) -> None:
+    with pytest.raises(MappingError) as caught:
+        connector.map_order(harness.malformed_payload())
+    assert caught.value.message
