@@ -8,7 +8,7 @@ A sandbox never imports ShopBridge's core, connectors, API or storage: it is an
 independent implementation of the platform.
 """
 
-SANDBOX_PLATFORMS: tuple[str, ...] = ("shopify",)
+SANDBOX_PLATFORMS: tuple[str, ...] = ("shopify", "taobao")
 """Platforms with a sandbox: ``shopbridge.sandbox.<name>.app.create_app``."""
 
 __all__ = ["SANDBOX_PLATFORMS"]

@@ -3,7 +3,7 @@
 * :mod:`.clock` - injectable wall clock (timezone-aware) and monotonic clock.
 * :mod:`.rand` - deterministic, named random streams derived from one seed.
 * :mod:`.faults` - fault-injection rules (5xx, hang, rate limit, auth expiry).
-* :mod:`.ratelimit` - a leaky-bucket request limiter.
+* :mod:`.ratelimit` - request limiters: leaky bucket, fixed window with ban.
 * :mod:`.push` - webhook push queue with timeout, bounded retries and backoff.
 * :mod:`.runner` - serve an ASGI app with uvicorn, blocking or in a thread.
 
@@ -21,7 +21,12 @@ from shopbridge.sandbox.common.push import (
     RetryPolicy,
 )
 from shopbridge.sandbox.common.rand import DeterministicRandom
-from shopbridge.sandbox.common.ratelimit import BucketDecision, LeakyBucket
+from shopbridge.sandbox.common.ratelimit import (
+    BucketDecision,
+    LeakyBucket,
+    WindowDecision,
+    WindowLimiter,
+)
 from shopbridge.sandbox.common.runner import RunningServer, serve, start_in_thread
 
 __all__ = [
@@ -41,6 +46,8 @@ __all__ = [
     "RetryPolicy",
     "RunningServer",
     "SystemClock",
+    "WindowDecision",
+    "WindowLimiter",
     "serve",
     "start_in_thread",
 ]

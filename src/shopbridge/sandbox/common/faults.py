@@ -47,6 +47,8 @@ class FaultRule:
     seconds: float
     created_at: datetime
     hits: int = 0
+    detail: str | None = None
+    """Platform-specific variant of the fault (e.g. an error sub-code); free text."""
     _regex: re.Pattern[str] | None = field(default=None, repr=False)
 
     def matches(self, method: str, path: str) -> bool:
@@ -66,6 +68,7 @@ class FaultRule:
             "status": self.status,
             "seconds": self.seconds,
             "hits": self.hits,
+            "detail": self.detail,
             "created_at": self.created_at.isoformat(),
         }
 
@@ -88,6 +91,7 @@ class FaultInjector:
         method: str | None = None,
         status: int | None = None,
         seconds: float = 0.0,
+        detail: str | None = None,
     ) -> FaultRule:
         """Add a rule; raise ``ValueError`` for a bad pattern or count."""
         if count is not None and count < 1:
@@ -107,6 +111,7 @@ class FaultInjector:
             status=status,
             seconds=seconds,
             created_at=self._clock.now(),
+            detail=detail,
             _regex=regex,
         )
         with self._lock:

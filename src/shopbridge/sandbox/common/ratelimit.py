@@ -1,8 +1,11 @@
-"""A leaky-bucket request limiter (the model Shopify REST, among others, uses).
+"""Request limiters.
 
-Every accepted request adds one unit to the bucket; the bucket drains continuously at
-``leak_per_second``. A request that would overflow ``capacity`` is refused and does not
-fill the bucket.
+* :class:`LeakyBucket` - the model Shopify REST, among others, uses: every accepted request
+  adds one unit to the bucket; the bucket drains continuously at ``leak_per_second``. A
+  request that would overflow ``capacity`` is refused and does not fill the bucket.
+* :class:`WindowLimiter` - calls per key in a fixed window, and a ban once the limit is
+  exceeded (the model of gateways such as Taobao's TOP: "This ban will last for N more
+  seconds").
 """
 
 from __future__ import annotations
@@ -102,3 +105,130 @@ class LeakyBucket:
     def reset(self) -> None:
         """Empty the bucket."""
         self.configure(level=0.0)
+
+
+@dataclass(frozen=True)
+class WindowDecision:
+    """Outcome of one :meth:`WindowLimiter.acquire`."""
+
+    allowed: bool
+    used: int
+    """Calls counted in the current window (after this one, if allowed)."""
+    limit: int
+    ban_seconds_left: float
+    """When refused: seconds until the ban ends (0 when allowed)."""
+
+    @property
+    def ban_seconds_left_whole(self) -> int:
+        """The remaining ban rounded up to whole seconds (at least 1 when refused)."""
+        if self.allowed:
+            return 0
+        return max(1, math.ceil(self.ban_seconds_left - 1e-9))
+
+
+class WindowLimiter:
+    """Thread-safe fixed-window call counter with a ban, per key.
+
+    The model many gateways use (calls per app per window; going over bans the caller
+    for a while): at most ``limit`` calls per key in each ``window_seconds`` window;
+    the call that goes over starts a ban of ``ban_seconds`` during which every call of
+    that key is refused, and a new window starts when the ban ends. Refused calls are not
+    counted. ``limit=0`` disables the limit (explicit :meth:`ban` still applies).
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window_seconds: float,
+        ban_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._windows: dict[str, tuple[float, int]] = {}
+        self._bans: dict[str, float] = {}
+        self._limit = 0
+        self._window = 1.0
+        self._ban = 1.0
+        self.configure(limit=limit, window_seconds=window_seconds, ban_seconds=ban_seconds)
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @property
+    def window_seconds(self) -> float:
+        return self._window
+
+    @property
+    def ban_seconds(self) -> float:
+        return self._ban
+
+    def configure(
+        self,
+        *,
+        limit: int | None = None,
+        window_seconds: float | None = None,
+        ban_seconds: float | None = None,
+    ) -> None:
+        """Change the limit, the window or the ban length (current counts are kept)."""
+        with self._lock:
+            if limit is not None:
+                if limit < 0:
+                    raise ValueError("limit must not be negative")
+                self._limit = limit
+            if window_seconds is not None:
+                if window_seconds <= 0:
+                    raise ValueError("window_seconds must be positive")
+                self._window = window_seconds
+            if ban_seconds is not None:
+                if ban_seconds < 0:
+                    raise ValueError("ban_seconds must not be negative")
+                self._ban = ban_seconds
+
+    def acquire(self, key: str) -> WindowDecision:
+        """Count one call of ``key`` unless it is banned or over the limit."""
+        with self._lock:
+            now = self._monotonic()
+            banned_until = self._bans.get(key)
+            if banned_until is not None:
+                if now < banned_until:
+                    return WindowDecision(False, self._limit, self._limit, banned_until - now)
+                del self._bans[key]
+                self._windows.pop(key, None)  # a new window starts when the ban ends
+            if self._limit == 0:
+                return WindowDecision(True, 0, 0, 0.0)
+            start, count = self._windows.get(key, (now, 0))
+            if now - start >= self._window:
+                start, count = now, 0
+            if count >= self._limit:
+                ban = self._ban if self._ban > 0 else self._window - (now - start)
+                self._bans[key] = now + ban
+                self._windows[key] = (start, count)
+                return WindowDecision(False, count, self._limit, ban)
+            count += 1
+            self._windows[key] = (start, count)
+            return WindowDecision(True, count, self._limit, 0.0)
+
+    def ban(self, key: str, seconds: float) -> None:
+        """Ban ``key`` for ``seconds`` from now (e.g. to simulate an exhausted quota)."""
+        with self._lock:
+            self._bans[key] = self._monotonic() + max(0.0, seconds)
+
+    def used(self, key: str) -> int:
+        """Calls of ``key`` counted in its current window."""
+        with self._lock:
+            start, count = self._windows.get(key, (0.0, 0))
+            return count if self._monotonic() - start < self._window else 0
+
+    def banned_for(self, key: str) -> float:
+        """Seconds left in the ban of ``key`` (0 when not banned)."""
+        with self._lock:
+            until = self._bans.get(key)
+            return max(0.0, until - self._monotonic()) if until is not None else 0.0
+
+    def reset(self) -> None:
+        """Forget all counts and bans."""
+        with self._lock:
+            self._windows.clear()
+            self._bans.clear()
