@@ -53,7 +53,7 @@ async def test_duplicate_connect_is_409_and_reconnect_after_disconnect(
 ) -> None:
     first = (await tenant.post("/v1/shops", json=shop_body())).json()
     _problem(await tenant.post("/v1/shops", json=shop_body()), 409, "conflict")
-    gone = await tenant.delete(f"/v1/shops/{first['id']}")
+    gone = await tenant.post(f"/v1/shops/{first['id']}/disconnect")
     assert gone.status_code == 200
     assert gone.json()["status"] == "disconnected"
     assert gone.json()["has_credentials"] is False
@@ -195,7 +195,7 @@ async def test_another_tenants_shop_is_404(tenant: TenantClient, admin: httpx.As
     for resp in (
         await tenant.get(f"/v1/shops/{shop['id']}"),
         await tenant.patch(f"/v1/shops/{shop['id']}", json={"display_name": "mine now"}),
-        await tenant.delete(f"/v1/shops/{shop['id']}"),
+        await tenant.post(f"/v1/shops/{shop['id']}/disconnect"),
     ):
         _problem(resp, 404, "not-found")
     assert (await admin.get(f"/v1/shops/{shop['id']}")).json()["display_name"] == "Demo Shop"

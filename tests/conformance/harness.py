@@ -35,6 +35,8 @@ class PlatformHarness(ABC):
     platform: str
     page_size: int = 3
     """Small pages, so a handful of orders spans several pages."""
+    tracking_number: str = "SF1234567890123"
+    """An SF Express tracking number the platform accepts (some validate the format)."""
 
     def __init__(self) -> None:
         self.base_url = ""

@@ -169,10 +169,11 @@ async def test_confirm_shipment_is_visible_on_the_platform(
     if Capability.SHIPMENT_CONFIRM not in connector.info.capabilities:
         pytest.skip("platform does not confirm shipments")
     [platform_order_id] = await harness.create_orders(1)
+    tracking = harness.tracking_number
     await connector.confirm_shipment(
-        platform_order_id, ShipmentRequest(carrier_code="SF", tracking_number="SF1234567890")
+        platform_order_id, ShipmentRequest(carrier_code="SF", tracking_number=tracking)
     )
-    assert "SF1234567890" in await harness.shipments(platform_order_id)
+    assert tracking in await harness.shipments(platform_order_id)
     assert (await connector.get_order(platform_order_id)).status in {
         OrderStatus.SHIPPED,
         OrderStatus.COMPLETED,

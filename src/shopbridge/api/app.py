@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +20,7 @@ from shopbridge.logging import get_logger
 from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.db import Database
 from shopbridge.storage.migrate import upgrade
+from shopbridge.sync.engine import SyncEngine
 
 log = get_logger(__name__)
 
@@ -36,6 +38,7 @@ def create_app(
     *,
     migrate_on_start: bool | None = None,
     on_bootstrap: object = None,
+    run_sync: bool = False,
 ) -> FastAPI:
     """Build the app. Migrations run at start-up for the embedded SQLite default (or when
     asked); on PostgreSQL an operator runs `shopbridge db upgrade` once per release."""
@@ -61,9 +64,19 @@ def create_app(
         if callable(on_bootstrap):
             on_bootstrap(result)
         log.info("api_started", database=db.dialect, version=__version__)
+        stop = asyncio.Event()
+        worker = None
+        if run_sync:
+            # In-process sync worker (the embedded default); `shopbridge worker` runs the
+            # same engine in separate processes when the API is scaled out.
+            engine = SyncEngine(db, app.state.box)
+            worker = asyncio.create_task(engine.run_forever(stop), name="sync-worker")
         try:
             yield
         finally:
+            stop.set()
+            if worker is not None:
+                await worker
             await db.dispose()
 
     # Swagger UI and ReDoc are served from bundled files, not a CDN: self-hosted installs are

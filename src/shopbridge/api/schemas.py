@@ -135,6 +135,29 @@ class ShopOut(BaseModel):
     disconnected_at: datetime | None
 
 
+class SyncErrorOut(BaseModel):
+    message: str
+    code: str | None
+    at: datetime | None
+
+
+class ShopSyncOut(BaseModel):
+    """How a shop's order sync is doing, as the operator needs it at 2 a.m."""
+
+    shop_id: str
+    state: Literal["never_run", "idle", "syncing", "backoff", "paused"]
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    next_run_at: datetime | None
+    lag_seconds: float | None = Field(
+        description="How far behind the platform the newest pulled window ends (now - cursor)."
+    )
+    consecutive_failures: int
+    paused_reason: str | None = Field(description="Why syncing stopped (e.g. token expired).")
+    last_error: SyncErrorOut | None
+    unmapped_payloads: int = Field(description="Native payloads kept with a reason, not mapped.")
+
+
 class PlatformOut(BaseModel):
     id: str
     connector_installed: bool

@@ -79,6 +79,9 @@ def serve(
     ssl_keyfile: Annotated[
         Path | None, typer.Option(exists=True, dir_okay=False, help="TLS private key.")
     ] = None,
+    sync: Annotated[
+        bool, typer.Option("--sync/--no-sync", help="Run the order sync worker in this process.")
+    ] = True,
 ) -> None:
     """Run the API (and, with --demo, the local demo) at http://HOST:PORT."""
     import uvicorn
@@ -107,7 +110,9 @@ def serve(
             out.print(f"Admin API key {note}:\n  [bold]{key}[/]")
             out.print(f"Try: curl -H 'Authorization: Bearer {key}' {base}/v1/shops")
 
-    application = create_app(settings, migrate_on_start=migrate, on_bootstrap=announce)
+    application = create_app(
+        settings, migrate_on_start=migrate, on_bootstrap=announce, run_sync=sync
+    )
     uvicorn.run(
         application,
         host=host,
@@ -150,6 +155,40 @@ def _demo_admin_key(settings: Settings) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(token + "\n")
     return token
+
+
+@app.command()
+def worker() -> None:
+    """Run the order sync worker alone (scale out: many workers share shops through leases;
+    on SQLite run one worker, or let `serve` run it in-process)."""
+    import signal
+
+    from shopbridge.logging import configure_logging
+    from shopbridge.storage.crypto import SecretBox
+    from shopbridge.storage.db import Database
+    from shopbridge.sync.engine import SyncEngine
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    _preflight(settings)
+
+    async def run() -> None:
+        db = Database(settings.effective_database_url)
+        box = SecretBox.from_config(
+            settings.secret_key.get_secret_value() if settings.secret_key else None,
+            settings.key_file,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await SyncEngine(db, box).run_forever(stop)
+        finally:
+            await db.dispose()
+
+    out.print("[bold green]sync worker[/] started (Ctrl-C to stop)")
+    _run_db(run())
 
 
 @app.command()

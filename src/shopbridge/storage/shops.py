@@ -29,6 +29,16 @@ def _credentials_owner(shop_id: str) -> str:
     return f"shop:{shop_id}:credentials"
 
 
+def open_credentials(box: SecretBox, row: ShopRow) -> dict[str, Any]:
+    """For connectors only; never for API responses."""
+    if row.credentials_sealed is None:
+        return {}
+    data: dict[str, Any] = json.loads(
+        box.open(row.credentials_sealed, owner=_credentials_owner(row.id))
+    )
+    return data
+
+
 class ShopRepository:
     def __init__(self, session: AsyncSession, tenant_id: str, box: SecretBox) -> None:
         self.session = session
@@ -46,13 +56,7 @@ class ShopRepository:
         )
 
     def open_credentials(self, row: ShopRow) -> dict[str, Any]:
-        """For connectors only; never for API responses."""
-        if row.credentials_sealed is None:
-            return {}
-        data: dict[str, Any] = json.loads(
-            self.box.open(row.credentials_sealed, owner=_credentials_owner(row.id))
-        )
-        return data
+        return open_credentials(self.box, row)
 
     async def _find(self, platform: str, platform_shop_id: str) -> ShopRow | None:
         stmt = select(ShopRow).where(

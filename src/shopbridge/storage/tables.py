@@ -190,3 +190,53 @@ class OutboxEventRow(Base):
         Index("ix_outbox_events_tenant_seq", "tenant_id", "seq"),
         Index("ix_outbox_events_undispatched", "dispatched_at", "seq"),
     )
+
+
+class ShopSyncStateRow(Base):
+    """The sync engine's bookkeeping per shop: who holds the lease, when to run next, and the
+    last outcome with its reason (what the operator sees at `GET /v1/shops/{id}/sync`)."""
+
+    __tablename__ = "shop_sync_state"
+
+    shop_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ID)
+    state: Mapped[str] = mapped_column(String(16))
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    paused_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    orders_seen: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), default=0
+    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_shop_sync_state_due", "next_run_at"),)
+
+
+class UnmappedPayloadRow(Base):
+    """A native payload the connector could not map, kept with its reason so nothing is lost
+    and the operator can see (and later replay) it; it never blocks the other orders."""
+
+    __tablename__ = "unmapped_payloads"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ID)
+    shop_id: Mapped[str] = mapped_column(ID, ForeignKey("shops.id", ondelete="CASCADE"))
+    platform_order_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (Index("ix_unmapped_payloads_shop_order", "shop_id", "platform_order_id"),)

@@ -1,1 +1,1 @@
-"""sync"""
+"""Order sync: pull engine (cursor, windows, leases, faults) and, later, push intake."""

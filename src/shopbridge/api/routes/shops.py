@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from shopbridge.api.deps import get_box, get_db
 from shopbridge.api.pagination import decode_cursor, page_of
 from shopbridge.api.problems import V1_ERRORS, FieldError, ProblemError
-from shopbridge.api.schemas import Page, PlatformOut, ShopCreate, ShopOut, ShopUpdate
+from shopbridge.api.schemas import (
+    Page,
+    PlatformOut,
+    ShopCreate,
+    ShopOut,
+    ShopSyncOut,
+    ShopUpdate,
+    SyncErrorOut,
+)
 from shopbridge.api.security import Principal, authenticate, require
 from shopbridge.api.validation import ID_PATTERN
 from shopbridge.core.platforms import available_platforms, registered_platforms
@@ -17,6 +25,7 @@ from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.db import Database
 from shopbridge.storage.shops import ShopRepository
 from shopbridge.storage.tables import ShopRow
+from shopbridge.sync.state import resume_sync, sync_status
 
 router = APIRouter(responses=V1_ERRORS, tags=["shops"])
 ShopId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -120,6 +129,36 @@ async def get_shop(
         return shop_out(await ShopRepository(session, principal.tenant_id, box).get(shop_id))
 
 
+@router.get("/shops/{shop_id}/sync", response_model=ShopSyncOut, summary="Sync status of a shop")
+async def shop_sync(
+    shop_id: ShopId,
+    principal: Principal = require("shops:read"),
+    db: Database = Depends(get_db),
+    box: SecretBox = Depends(get_box),
+) -> ShopSyncOut:
+    """Last successful sync, lag, failures and the reason of the last error or pause."""
+    async with db.read() as session:
+        await ShopRepository(session, principal.tenant_id, box).get(shop_id)
+        status = await sync_status(session, shop_id)
+    error = None
+    if status.last_error:
+        error = SyncErrorOut(
+            message=status.last_error, code=status.last_error_code, at=status.last_error_at
+        )
+    return ShopSyncOut(
+        shop_id=shop_id,
+        state=status.state,
+        last_success_at=status.last_success_at,
+        last_attempt_at=status.last_attempt_at,
+        next_run_at=status.next_run_at,
+        lag_seconds=status.lag_seconds,
+        consecutive_failures=status.consecutive_failures,
+        paused_reason=status.paused_reason,
+        last_error=error,
+        unmapped_payloads=status.unmapped,
+    )
+
+
 @router.patch("/shops/{shop_id}", response_model=ShopOut, summary="Update a shop")
 async def update_shop(
     shop_id: ShopId,
@@ -137,10 +176,13 @@ async def update_shop(
             credentials=body.credentials,
             status=body.status,
         )
+        if body.credentials is not None or body.status == "active":
+            # New credentials (or an explicit resume) lift a pause such as an expired token.
+            await resume_sync(session, row)
     return shop_out(row)
 
 
-@router.delete("/shops/{shop_id}", response_model=ShopOut, summary="Disconnect a shop")
+@router.post("/shops/{shop_id}/disconnect", response_model=ShopOut, summary="Disconnect a shop")
 async def disconnect_shop(
     shop_id: ShopId,
     principal: Principal = require("shops:write"),

@@ -49,6 +49,8 @@ class FaultRule:
     hits: int = 0
     detail: str | None = None
     """Platform-specific variant of the fault (e.g. an error sub-code); free text."""
+    skip: int = 0
+    """Matching requests to let through before the fault starts (fail the 2nd page, say)."""
     _regex: re.Pattern[str] | None = field(default=None, repr=False)
 
     def matches(self, method: str, path: str) -> bool:
@@ -69,6 +71,7 @@ class FaultRule:
             "seconds": self.seconds,
             "hits": self.hits,
             "detail": self.detail,
+            "skip": self.skip,
             "created_at": self.created_at.isoformat(),
         }
 
@@ -92,12 +95,15 @@ class FaultInjector:
         status: int | None = None,
         seconds: float = 0.0,
         detail: str | None = None,
+        skip: int = 0,
     ) -> FaultRule:
         """Add a rule; raise ``ValueError`` for a bad pattern or count."""
         if count is not None and count < 1:
             raise ValueError("count must be at least 1 (or null for 'until removed')")
         if seconds < 0:
             raise ValueError("seconds must not be negative")
+        if skip < 0:
+            raise ValueError("skip must not be negative")
         try:
             regex = re.compile(path_pattern) if path_pattern else None
         except re.error as exc:
@@ -112,6 +118,7 @@ class FaultInjector:
             seconds=seconds,
             created_at=self._clock.now(),
             detail=detail,
+            skip=skip,
             _regex=regex,
         )
         with self._lock:
@@ -124,6 +131,9 @@ class FaultInjector:
             for rule in self._rules:
                 if not rule.matches(method, path):
                     continue
+                if rule.skip > 0:
+                    rule.skip -= 1
+                    return None
                 rule.hits += 1
                 if rule.remaining is not None:
                     rule.remaining -= 1

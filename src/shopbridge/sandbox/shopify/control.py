@@ -151,6 +151,8 @@ class FaultIn(_Model):
     status: int | None = Field(default=None, ge=400, le=599)
     """``error``: 500 (default), 502, 503 or 504; ``hang``: optional status after sleeping."""
     seconds: float = Field(default=0.0, ge=0, le=600)
+    skip: int = Field(default=0, ge=0)
+    """Matching requests to let through before the fault starts."""
 
 
 class PushFaultIn(_Model):
@@ -546,6 +548,7 @@ def build_control_router(sandbox: ShopifySandbox) -> APIRouter:
                 method=body.method,
                 status=body.status,
                 seconds=body.seconds,
+                skip=body.skip,
             )
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None

@@ -176,6 +176,8 @@ class FaultIn(_Model):
     """``hang``: delay; ``rate_limit``: ban seconds shown in sub_msg (default 1)."""
     sub_code: str | None = None
     """``error``: the ``isp.*`` sub-code (default ``isp.top-remote-connection-error``)."""
+    skip: int = Field(default=0, ge=0)
+    """Matching calls to let through before the fault starts."""
 
 
 class ChaosIn(_Model):
@@ -640,6 +642,7 @@ def build_control_router(sandbox: TaobaoSandbox) -> APIRouter:
                 method=body.http_method,
                 status=body.status,
                 seconds=body.seconds,
+                skip=body.skip,
                 detail=body.sub_code,
             )
         except ValueError as exc:
