@@ -3,20 +3,24 @@ SHOPBRIDGE_TEST_DATABASE_URL is set, in a database of its own per run) and the r
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from shopbridge.api.app import create_app
 from shopbridge.config import Settings
 from shopbridge.storage.crypto import generate_key
+from tests.helpers import free_port, wait_ready
 
 ADMIN_KEY = "sbk_test_bootstrap_admin_key_0123456789"
 PG_ENV = "SHOPBRIDGE_TEST_DATABASE_URL"
@@ -116,3 +120,24 @@ async def tenant(app: FastAPI, admin: httpx.AsyncClient) -> AsyncIterator[Tenant
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def live_server(settings: Settings) -> Iterator[str]:
+    """The real app under uvicorn in a thread with its own event loop (as in production)."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings, migrate_on_start=True),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    if not wait_ready(base):
+        pytest.fail("live server did not start")
+    yield base
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -3,43 +3,12 @@ invalid ones) against a real server; no 5xx, every response matches the publishe
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-import uvicorn
-
-from shopbridge.api.app import create_app
-from shopbridge.config import Settings
 from tests.conftest import ADMIN_KEY
-from tests.helpers import free_port, wait_ready
-
-
-@pytest.fixture(scope="session")
-def live_server(settings: Settings) -> Iterator[str]:
-    """The real app under uvicorn in a thread with its own event loop (as in production)."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings, migrate_on_start=True),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    if not wait_ready(base):
-        pytest.fail("live server did not start")
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
-
 
 # `positive_data_acceptance` is left out on purpose: it expects every schema-valid input to be
 # accepted, but ShopBridge refuses, by design, inputs JSON Schema cannot describe: text with

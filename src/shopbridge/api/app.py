@@ -14,7 +14,7 @@ from shopbridge.api.bootstrap import BootstrapResult, bootstrap
 from shopbridge.api.guards import body_guard
 from shopbridge.api.metrics import metrics_middleware
 from shopbridge.api.problems import install_problem_handlers
-from shopbridge.api.routes import orders, shops, system, tenants
+from shopbridge.api.routes import orders, push, shops, system, tenants
 from shopbridge.config import Settings, get_settings
 from shopbridge.logging import get_logger
 from shopbridge.storage.crypto import SecretBox
@@ -94,7 +94,7 @@ def create_app(
     app.middleware("http")(body_guard)
     app.middleware("http")(metrics_middleware)
     app.include_router(system.router)
-    for module in (tenants, shops, orders):
+    for module in (tenants, shops, orders, push):
         app.include_router(module.router, prefix="/v1")
     return app
 

@@ -240,3 +240,19 @@ class UnmappedPayloadRow(Base):
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
 
     __table_args__ = (Index("ix_unmapped_payloads_shop_order", "shop_id", "platform_order_id"),)
+
+
+class PushReceiptRow(Base):
+    """Inbound push message ids already accepted, per shop: platforms redeliver and duplicate
+    pushes, and a replayed push must change nothing."""
+
+    __tablename__ = "push_receipts"
+
+    shop_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_push_receipts_received", "received_at"),)
