@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -39,6 +39,7 @@ def create_app(
     migrate_on_start: bool | None = None,
     on_bootstrap: object = None,
     run_sync: bool = False,
+    on_started: Callable[[FastAPI], Awaitable[None]] | None = None,
 ) -> FastAPI:
     """Build the app. Migrations run at start-up for the embedded SQLite default (or when
     asked); on PostgreSQL an operator runs `shopbridge db upgrade` once per release."""
@@ -64,6 +65,8 @@ def create_app(
         if callable(on_bootstrap):
             on_bootstrap(result)
         log.info("api_started", database=db.dialect, version=__version__)
+        if on_started is not None:
+            await on_started(app)
         stop = asyncio.Event()
         worker = None
         if run_sync:

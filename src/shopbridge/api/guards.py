@@ -39,7 +39,12 @@ async def body_guard(
             )
         content_type = request.headers.get("content-type")
         is_push = request.url.path.startswith("/v1/push/")  # platforms choose their own format
-        if content_type is not None and length != "0" and not is_push and not _is_json(content_type):
+        if (
+            content_type is not None
+            and length != "0"
+            and not is_push
+            and not _is_json(content_type)
+        ):
             return problem_response(
                 request,
                 415,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from fastapi import FastAPI
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
@@ -110,17 +111,45 @@ def serve(
             out.print(f"Admin API key {note}:\n  [bold]{key}[/]")
             out.print(f"Try: curl -H 'Authorization: Bearer {key}' {base}/v1/shops")
 
+    on_started = None
+    demo_run = None
+    if demo:
+        from shopbridge.cli.demo import Demo
+
+        demo_run = Demo(api_base=base)
+        sandbox_urls = demo_run.start_sandboxes()
+
+        async def on_started(app: FastAPI) -> None:
+            assert demo_run is not None
+            shops = await demo_run.connect_shops(app.state.db, app.state.box, sandbox_urls)
+            out.print(
+                "Demo: "
+                + ", ".join(f"{s.platform} sandbox at {sandbox_urls[s.platform]}" for s in shops)
+                + " streaming orders"
+            )
+            out.print(
+                f"Dashboard (orders arriving, buyer data masked): {base}/#key={demo_run.dashboard_key}"
+            )
+
     application = create_app(
-        settings, migrate_on_start=migrate, on_bootstrap=announce, run_sync=sync
+        settings,
+        migrate_on_start=migrate,
+        on_bootstrap=announce,
+        run_sync=sync,
+        on_started=on_started,
     )
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level="warning",
-        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
-        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
-    )
+    try:
+        uvicorn.run(
+            application,
+            host=host,
+            port=port,
+            log_level="warning",
+            ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+            ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        )
+    finally:
+        if demo_run is not None:
+            demo_run.stop()
 
 
 def _preflight(settings: Settings) -> None:

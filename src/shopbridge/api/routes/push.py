@@ -42,7 +42,9 @@ async def push(
     try:
         outcome = await receive_push(db, box, shop, request.headers, body)
     except UnknownConnector as exc:
-        raise ProblemError(404, "not-found", "Not found", f"no connector installed for {platform}") from exc
+        raise ProblemError(
+            404, "not-found", "Not found", f"no connector installed for {platform}"
+        ) from exc
     except PushRejected as exc:
         raise ProblemError(
             401, "push-rejected", "Push rejected", f"The push did not verify: {exc.message}"

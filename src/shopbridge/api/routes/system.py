@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shopbridge.api.problems import Problem, problem_response
@@ -11,6 +13,16 @@ from shopbridge.api.schemas import HealthOut, ReadyOut
 from shopbridge.storage.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["system"])
+
+
+_INDEX = Path(__file__).resolve().parent.parent / "static" / "index.html"
+
+
+@router.get("/", include_in_schema=False)
+async def dashboard() -> FileResponse:
+    """The operator's page: shops with their sync state and the latest orders (masked unless
+    the key used holds `pii:read`). It signs in with an API key kept in the browser."""
+    return FileResponse(_INDEX, media_type="text/html")
 
 
 @router.get("/healthz", response_model=HealthOut, summary="Liveness")
