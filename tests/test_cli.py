@@ -156,3 +156,17 @@ def test_serve_demo_end_to_end(cli_env: dict[str, str], tmp_path: Path) -> None:
         output, _ = proc.communicate(timeout=20)
     assert key in output  # the demo shows its admin key at start
     assert "Traceback" not in output
+
+
+def test_bench_ingest_prints_json(cli_env: dict[str, str]) -> None:
+    import json
+
+    result = run(
+        ["bench", "ingest", "--platform", "shopify", "--orders", "30", "--json"],
+        cli_env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["orders_ingested"] == 30
+    assert report["orders_per_second"] > 0 and report["baseline_parse_orders_per_second"] > 0

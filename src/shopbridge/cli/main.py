@@ -187,6 +187,35 @@ def _demo_admin_key(settings: Settings) -> str:
 
 
 @app.command()
+def bench(
+    scenario: Annotated[str, typer.Argument(help="Benchmark to run: ingest.")],
+    platform: Annotated[
+        str, typer.Option(help="Platform whose sandbox feeds the run.")
+    ] = "shopify",
+    orders: Annotated[int, typer.Option(min=1, max=100_000, help="Orders to ingest.")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Measure ShopBridge on this machine (figures in docs come from these commands)."""
+    import json
+
+    if scenario != "ingest":
+        raise typer.BadParameter(
+            f"unknown scenario {scenario!r}; available: ingest", param_hint="SCENARIO"
+        )
+    from shopbridge.bench.ingest import SANDBOXES, run_ingest
+
+    if platform not in SANDBOXES:
+        raise typer.BadParameter(f"available: {', '.join(SANDBOXES)}", param_hint="--platform")
+    with err.status(f"ingesting {orders} {platform} orders through the real HTTP path…"):
+        result = _run_db(run_ingest(platform, orders))
+    if as_json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            out.print(f"{key:>34}: {value}")
+
+
+@app.command()
 def worker() -> None:
     """Run the order sync worker alone (scale out: many workers share shops through leases;
     on SQLite run one worker, or let `serve` run it in-process)."""

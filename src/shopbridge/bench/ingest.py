@@ -1,0 +1,111 @@
+"""`bench ingest`: orders per second through the real path — platform sandbox over HTTP →
+connector (signing, paging, mapping) → sync engine → database (upsert + outbox event) — and,
+from the same run, the bare mapping baseline (the connector's pure mapping over the same
+native payloads, no I/O), so the cost of each layer is visible."""
+
+from __future__ import annotations
+
+import platform as host_platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from shopbridge import __version__
+from shopbridge.connectors import ShopContext
+from shopbridge.connectors.registry import connector_class
+from shopbridge.sandbox.common.runner import start_in_thread
+from shopbridge.storage.crypto import SecretBox, generate_key
+from shopbridge.storage.db import Database
+from shopbridge.storage.migrate import upgrade
+from shopbridge.storage.shops import ShopRepository
+from shopbridge.storage.tables import OrderRow
+from shopbridge.storage.tenants import create_tenant
+from shopbridge.sync.engine import SyncEngine, SyncSettings
+
+TOKEN = "shpat_bench_token"  # noqa: S105 - the local sandbox's token
+SECRET = "bench-app-secret"  # noqa: S105 - the local sandbox's secret
+SHOP = "bench-shop.myshopify.com"
+
+
+def _shopify_sandbox(orders: int) -> Any:
+    from shopbridge.sandbox.shopify import ShopifySandboxOptions, create_app
+
+    options = ShopifySandboxOptions(
+        access_token=TOKEN,
+        app_secret=SECRET,
+        shop_domain=SHOP,
+        seed=orders,
+        seed_days=1,
+        random_seed=42,
+    )
+    return create_app(options)
+
+
+SANDBOXES = {"shopify": _shopify_sandbox}
+
+
+async def run_ingest(platform: str, orders: int, database_url: str | None = None) -> dict[str, Any]:
+    if platform not in SANDBOXES:
+        raise ValueError(f"no ingest benchmark for {platform!r}; available: {', '.join(SANDBOXES)}")
+    server = start_in_thread(SANDBOXES[platform](orders))
+    workdir = tempfile.TemporaryDirectory(prefix="shopbridge-bench-")
+    url = database_url or f"sqlite+aiosqlite:///{Path(workdir.name) / 'bench.db'}"
+    db = Database(url)
+    box = SecretBox.from_config(generate_key(), Path(workdir.name) / "unused.key")
+    try:
+        await upgrade(db)
+        async with db.transaction() as session:
+            tenant = await create_tenant(session, "bench")
+            shop, _ = await ShopRepository(session, tenant.id, box).connect(
+                platform=platform,
+                platform_shop_id=SHOP,
+                display_name="bench",
+                credentials={"access_token": TOKEN, "app_secret": SECRET},
+                settings={"base_url": server.base_url, "backfill_days": 2},
+            )
+        engine = SyncEngine(db, box, settings=SyncSettings(), worker_id="bench")
+        started = time.perf_counter()
+        result = await engine.sync_shop(shop)
+        elapsed = time.perf_counter() - started
+        if result.error:
+            raise RuntimeError(f"ingest failed: {result.error}")
+
+        async with db.read() as session:
+            raws = list(
+                await session.scalars(select(OrderRow.raw).where(OrderRow.shop_id == shop.id))
+            )
+        connector = connector_class(platform)(
+            ShopContext(
+                shop_id=shop.id, platform_shop_id=SHOP, credentials={}, base_url=server.base_url
+            )
+        )
+        parse_started = time.perf_counter()
+        for raw in raws:
+            connector.map_order(raw)
+        parse_elapsed = time.perf_counter() - parse_started
+        await connector.aclose()
+        ingested = result.created + result.updated + result.unchanged
+        return {
+            "scenario": "ingest",
+            "platform": platform,
+            "orders_requested": orders,
+            "orders_ingested": ingested,
+            "pages": result.pages,
+            "seconds": round(elapsed, 3),
+            "orders_per_second": round(ingested / elapsed, 1) if elapsed else None,
+            "baseline_parse_orders_per_second": round(len(raws) / parse_elapsed, 1)
+            if parse_elapsed
+            else None,
+            "database": db.dialect,
+            "shopbridge": __version__,
+            "python": host_platform.python_version(),
+            "machine": host_platform.machine(),
+            "note": "real HTTP to a local sandbox, platform rate limit paced as declared by the connector",
+        }
+    finally:
+        await db.dispose()
+        server.stop()
+        workdir.cleanup()
