@@ -14,8 +14,9 @@ from shopbridge.connectors.transport import CallRecord
 from shopbridge.sandbox.common.runner import start_in_thread
 from tests.conformance.harness import PlatformHarness
 from tests.conformance.shopify_harness import ShopifyHarness
+from tests.conformance.taobao_harness import TaobaoHarness
 
-HARNESSES: list[type[PlatformHarness]] = [ShopifyHarness]
+HARNESSES: list[type[PlatformHarness]] = [ShopifyHarness, TaobaoHarness]
 """A platform is "supported" when it is listed here and the whole suite passes for it."""
 
 

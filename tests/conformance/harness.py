@@ -73,6 +73,11 @@ class PlatformHarness(ABC):
     async def create_orders(self, count: int) -> list[str]:
         """Place `count` paid orders; their platform order ids, oldest first."""
 
+    async def create_cancellable_order(self) -> str:
+        """An order in the state where the platform lets it be cancelled (default: paid)."""
+        [platform_order_id] = await self.create_orders(1)
+        return platform_order_id
+
     @abstractmethod
     async def change_order(self, platform_order_id: str) -> None:
         """A real change that moves the order's update time forward (e.g. ship part of it)."""

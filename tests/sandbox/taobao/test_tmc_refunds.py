@@ -176,10 +176,10 @@ def test_http_push_signed_and_retried(tb: Tb) -> None:
     assert first.body == retry.body  # the failed delivery was retried
     headers = retry.headers
     expected = hmac.new(SECRET.encode(), retry.body, hashlib.sha256).hexdigest().upper()
-    assert headers["x-sandbox-tmc-sign"] == expected
-    assert headers["x-sandbox-tmc-topic"] == "taobao_trade_TradeCreate"
+    assert headers["x-shopbridge-tmc-sign"] == expected
+    assert headers["x-shopbridge-tmc-topic"] == "taobao_trade_TradeCreate"
     message = json.loads(retry.body)
-    assert str(message["id"]) == headers["x-sandbox-tmc-message-id"]
+    assert str(message["id"]) == headers["x-shopbridge-tmc-message-id"]
     assert json.loads(message["content"])["tid"] == trade["tid"]
     pushes = tb.get("pushes")["pushes"]
     assert pushes[0]["state"] == "delivered" and len(pushes[0]["attempts"]) == 2

@@ -15,7 +15,7 @@ next K messages and release them in reverse order.
 
 If ``push_url`` is set, every message is also POSTed there as JSON - a sandbox
 convenience (Taobao's real push channel is the TMC WebSocket), signed with
-``X-Sandbox-Tmc-Sign`` = upper-case hex HMAC-SHA256(app_secret, raw body).
+``X-Shopbridge-Tmc-Sign`` = upper-case hex HMAC-SHA256(app_secret, raw body).
 Buyer data in messages is masked; message bodies are never logged.
 """
 
@@ -391,9 +391,9 @@ class HttpPusher:
         body = dump(message.render(self.options.zone))
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            "X-Sandbox-Tmc-Topic": message.topic,
-            "X-Sandbox-Tmc-Message-Id": str(message.id),
-            "X-Sandbox-Tmc-Sign": push_signature(body, self.options.app_secret),
+            "X-Shopbridge-Tmc-Topic": message.topic,
+            "X-Shopbridge-Tmc-Message-Id": str(message.id),
+            "X-Shopbridge-Tmc-Sign": push_signature(body, self.options.app_secret),
         }
         self.dispatcher.submit(
             PushRequest(

@@ -74,11 +74,11 @@ def verify_signature(params: Mapping[str, str], secret: str, method: SignMethod)
 
 
 def push_signature(body: bytes, secret: str) -> str:
-    """``X-Sandbox-Tmc-Sign`` of an HTTP push: upper-case hex HMAC-SHA256(secret, body)."""
+    """``X-Shopbridge-Tmc-Sign`` of an HTTP push: upper-case hex HMAC-SHA256(secret, body)."""
     return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest().upper()
 
 
 def verify_push_signature(body: bytes, header_value: str, secret: str) -> bool:
-    """Constant-time check of an ``X-Sandbox-Tmc-Sign`` header."""
+    """Constant-time check of an ``X-Shopbridge-Tmc-Sign`` header."""
     expected = push_signature(body, secret).encode("ascii")
     return hmac.compare_digest(expected, header_value.strip().upper().encode("ascii", "replace"))
