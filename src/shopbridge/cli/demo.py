@@ -28,6 +28,11 @@ SHOPIFY_PORT = 8081
 SHOPIFY_TOKEN = "shpat_demo_token"  # noqa: S105 - the local sandbox's demo token
 SHOPIFY_SECRET = "demo-app-secret"  # noqa: S105 - the local sandbox's demo secret
 SHOPIFY_DOMAIN = "demo-shop.myshopify.com"
+TAOBAO_PORT = 8082
+TAOBAO_APP_KEY = "12345678"
+TAOBAO_SECRET = "demo-top-secret"  # noqa: S105 - the local sandbox's demo secret
+TAOBAO_SESSION = "6100demo0session0key"
+TAOBAO_SELLER_ID = "2201234567890"
 DASHBOARD_SCOPES = ("shops:read", "orders:read")
 
 
@@ -64,7 +69,23 @@ class Demo:
             port=_port(SHOPIFY_PORT),
         )
         self.servers.append(shopify)
-        return {"shopify": shopify.base_url}
+        from shopbridge.sandbox.taobao import app as taobao_app
+
+        taobao = start_in_thread(
+            taobao_app.create_app(
+                taobao_app.Options(
+                    app_key=TAOBAO_APP_KEY,
+                    app_secret=TAOBAO_SECRET,
+                    access_token=TAOBAO_SESSION,
+                    seed=25,
+                    seed_days=2,
+                    orders_per_second=self.orders_per_second,
+                )
+            ),
+            port=_port(TAOBAO_PORT),
+        )
+        self.servers.append(taobao)
+        return {"shopify": shopify.base_url, "taobao": taobao.base_url}
 
     async def connect_shops(
         self, db: Database, box: SecretBox, urls: dict[str, str]
@@ -81,6 +102,18 @@ class Demo:
             )
         ]
         await self._register_shopify_webhooks(urls["shopify"], shops[0].id)
+        shops.append(
+            await self._shop(
+                db,
+                box,
+                "taobao",
+                TAOBAO_SELLER_ID,
+                "淘宝演示店 (Taobao demo shop)",
+                {"app_key": TAOBAO_APP_KEY, "app_secret": TAOBAO_SECRET, "session": TAOBAO_SESSION},
+                # No TMC consumer yet: the demo Taobao shop is kept current by pulling often.
+                {"base_url": urls["taobao"], "poll_interval_seconds": 5, "backfill_days": 2},
+            )
+        )
         async with db.transaction() as session:
             issued = await issue_key(
                 session,
