@@ -62,6 +62,9 @@ def test_help_everywhere(cli_env: dict[str, str]) -> None:
         ["keys", "create", "--name", "x"],
         ["keys", "create", "--name", "x", "--scope", "root"],
         ["keys", "create", "--name", "x", "--scope", "admin", "--expires-in", "3 years"],
+        ["shops", "resync", "shop_x", "--since", "yesterday"],
+        ["shops", "resync", "shop_x", "--since", "2026-11-11T00:00:00"],
+        ["bench", "teleport"],
     ],
 )
 def test_bad_arguments_give_one_line_and_nonzero_exit(

@@ -211,3 +211,43 @@ async def test_sync_status_over_the_api(
     )
     assert (await tenant.get(f"/v1/shops/{shop_id}/sync")).json()["state"] == "idle"
     assert (await tenant.get("/v1/shops/shop_missing/sync")).status_code == 404
+
+
+async def _forget_orders(app: FastAPI, shop: ShopRow) -> None:
+    """Simulate orders a push and a window both missed: they vanish from our side only."""
+    from sqlalchemy import delete
+
+    async with app.state.db.transaction() as session:
+        await session.execute(delete(OrderRow).where(OrderRow.shop_id == shop.id))
+
+
+async def test_reconciliation_pass_catches_what_was_missed(
+    app: FastAPI, engine: SyncEngine, control: httpx.Client, shop: ShopRow
+) -> None:
+    create(control, 3)
+    first = await engine.sync_shop(shop)
+    assert first.created == 3 and not first.reconciled  # a backfill needs no reconciliation
+    await _forget_orders(app, shop)
+    shop.settings = {**shop.settings, "reconcile_every_minutes": 0.0001}
+    second = await engine.sync_shop(shop)
+    assert second.reconciled
+    orders, _ = await counts(app, shop)
+    assert orders == 3
+
+
+async def test_resync_repulls_a_window_with_progress(
+    app: FastAPI, engine: SyncEngine, control: httpx.Client, shop: ShopRow
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    create(control, 4)
+    await engine.sync_shop(shop)
+    await _forget_orders(app, shop)
+    seen: list[tuple[int, int]] = []
+    result = await engine.resync(
+        shop, datetime.now(UTC) - timedelta(hours=1), progress=lambda d, t: seen.append((d, t))
+    )
+    assert result.created == 4
+    assert seen and seen[-1][0] == seen[-1][1]
+    orders, _ = await counts(app, shop)
+    assert orders == 4

@@ -13,7 +13,7 @@ import contextlib
 import os
 import socket
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,6 +50,11 @@ class SyncSettings:
     batch: int = 4
     """Shops one worker syncs concurrently."""
     idle_sleep: float = 1.0
+    reconcile_every: timedelta = timedelta(hours=1)
+    """How often a shop's recent past is pulled again, to catch anything a push or an
+    incremental window missed (per-shop `reconcile_every_minutes`)."""
+    reconcile_lookback: timedelta = timedelta(hours=6)
+    """How far back that reconciliation pass reaches (per-shop `reconcile_lookback_hours`)."""
 
 
 @dataclass
@@ -63,7 +68,7 @@ class SyncResult:
     stale: int = 0
     unmapped: int = 0
     error: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
+    reconciled: bool = False
 
 
 def _shop_setting(shop: ShopRow, key: str, default: float) -> float:
@@ -190,6 +195,71 @@ class SyncEngine:
         for window in plan_windows(start, now, spec):
             await self._pull_window(shop, connector, spec, window, result)
             result.windows += 1
+        await self._reconcile(shop, connector, spec, cursor, now, result)
+
+    async def _reconcile(
+        self,
+        shop: ShopRow,
+        connector: Connector,
+        spec: StreamSpec,
+        cursor: dict[str, Any] | None,
+        now: datetime,
+        result: SyncResult,
+    ) -> None:
+        """Re-pull the recent past now and then; the upsert makes it free when nothing was missed."""
+        if not cursor:
+            return  # the first run was a backfill just now
+        every = timedelta(
+            minutes=_shop_setting(
+                shop, "reconcile_every_minutes", self.settings.reconcile_every.total_seconds() / 60
+            )
+        )
+        last = cursor.get("reconciled_at")
+        if last and now - datetime.fromisoformat(last) < every:
+            return
+        lookback = timedelta(
+            hours=_shop_setting(
+                shop,
+                "reconcile_lookback_hours",
+                self.settings.reconcile_lookback.total_seconds() / 3600,
+            )
+        )
+        start = (
+            now - lookback
+            if spec.max_lookback is None
+            else max(now - lookback, now - spec.max_lookback)
+        )
+        for window in plan_windows(start, now, spec):
+            await self._pull_window(shop, connector, spec, window, result, advance_cursor=False)
+        async with self.db.transaction() as session:
+            current = await sync_state.read_cursor(session, shop.id, spec.name) or {}
+            await sync_state.write_cursor(
+                session, shop, spec.name, {**current, "reconciled_at": now.isoformat()}
+            )
+        result.reconciled = True
+
+    async def resync(
+        self,
+        shop: ShopRow,
+        since: datetime,
+        until: datetime | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> SyncResult:
+        """Re-pull [since, until) for one shop (operator's repair tool); the cursor is untouched."""
+        result = SyncResult(shop_id=shop.id)
+        connector = self._connector(shop)
+        try:
+            spec = next(s for s in connector.info.streams if s.name == "orders")
+            windows = plan_windows(since, until or utcnow(), spec)
+            for done, window in enumerate(windows, start=1):
+                await self._pull_window(shop, connector, spec, window, result, advance_cursor=False)
+                result.windows += 1
+                if progress is not None:
+                    progress(done, len(windows))
+        finally:
+            await connector.aclose()
+        return result
 
     async def _pull_window(
         self,
@@ -198,6 +268,8 @@ class SyncEngine:
         spec: StreamSpec,
         window: PullWindow,
         result: SyncResult,
+        *,
+        advance_cursor: bool = True,
     ) -> None:
         page: str | None = None
         while True:
@@ -216,10 +288,12 @@ class SyncEngine:
             page = fetched.next_page
             if page is None:
                 break
-        async with self.db.transaction() as session:
-            await sync_state.write_cursor(
-                session, shop, spec.name, {"high_water": window.end.isoformat()}
-            )
+        if advance_cursor:
+            async with self.db.transaction() as session:
+                current = await sync_state.read_cursor(session, shop.id, spec.name) or {}
+                await sync_state.write_cursor(
+                    session, shop, spec.name, {**current, "high_water": window.end.isoformat()}
+                )
 
     # outcomes -----------------------------------------------------------------------------
 
