@@ -538,10 +538,9 @@ def _run_db(coro: Coroutine[Any, Any, T]) -> T:
     """Run a database coroutine; driver failures become one-line operator errors."""
     from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
+    from shopbridge.connectors.errors import ConnectorError
     from shopbridge.storage.crypto import EncryptionKeyError
     from shopbridge.storage.db import UnsupportedDatabase
-
-    from shopbridge.connectors.errors import ConnectorError
 
     try:
         return asyncio.run(coro)
