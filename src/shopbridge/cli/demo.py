@@ -110,8 +110,8 @@ class Demo:
                 TAOBAO_SELLER_ID,
                 "淘宝演示店 (Taobao demo shop)",
                 {"app_key": TAOBAO_APP_KEY, "app_secret": TAOBAO_SECRET, "session": TAOBAO_SESSION},
-                # No TMC consumer yet: the demo Taobao shop is kept current by pulling often.
-                {"base_url": urls["taobao"], "poll_interval_seconds": 5, "backfill_days": 2},
+                # Kept current by its TMC channel (every 2 s) plus incremental pull.
+                {"base_url": urls["taobao"], "poll_interval_seconds": 30, "backfill_days": 2},
             )
         )
         async with db.transaction() as session:

@@ -27,6 +27,9 @@ class Capability(StrEnum):
     """Fetch one order by its platform id (used after a thin push)."""
     ORDERS_PUSH = "orders.push"
     """The platform pushes order changes (webhooks or a message channel)."""
+    PUSH_CHANNEL = "push.channel"
+    """Pushes are fetched from a message channel the platform keeps (Taobao TMC), not posted
+    to us: see `poll_channel` / `ack_channel`."""
     SHIPMENT_CONFIRM = "shipment.confirm"
     STOCK_UPDATE = "stock.update"
     REFUNDS_PULL = "refunds.pull"
@@ -210,6 +213,15 @@ class Connector(ABC):
         the pure mapping the pull, get and push paths share, exposed for replays of stored
         payloads and for the conformance suite."""
         raise NotImplementedError(f"{self.info.platform} does not expose its order mapping")
+
+    async def poll_channel(self) -> list[PushMessage]:
+        """Fetch the next messages of the platform's message channel (they stay invisible to
+        other consumers until acknowledged or until the channel redelivers them)."""
+        raise NotImplementedError(f"{self.info.platform} has no message channel")
+
+    async def ack_channel(self, message_ids: list[str]) -> None:
+        """Acknowledge processed channel messages; unacknowledged ones are redelivered."""
+        raise NotImplementedError(f"{self.info.platform} has no message channel")
 
     def verify_push(self, headers: Mapping[str, str], body: bytes) -> list[PushMessage]:
         """Verify an inbound push and parse it (raises `PushRejected`)."""

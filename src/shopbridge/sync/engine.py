@@ -17,10 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from shopbridge.connectors import (
     AuthExpired,
+    Capability,
     Connector,
     ConnectorError,
+    MappingError,
+    NotFound,
     PullWindow,
     RateLimited,
     ShopContext,
@@ -35,6 +40,7 @@ from shopbridge.storage.orders import OrderRepository
 from shopbridge.storage.shops import open_credentials
 from shopbridge.storage.tables import ShopRow, ShopSyncStateRow
 from shopbridge.sync import state as sync_state
+from shopbridge.sync.push import first_receipt
 
 log = get_logger(__name__)
 ConnectorFactory = Callable[[str], type[Connector]]
@@ -50,6 +56,8 @@ class SyncSettings:
     batch: int = 4
     """Shops one worker syncs concurrently."""
     idle_sleep: float = 1.0
+    channel_interval: float = 2.0
+    """Seconds between polls of platform message channels (Taobao TMC)."""
     reconcile_every: timedelta = timedelta(hours=1)
     """How often a shop's recent past is pulled again, to catch anything a push or an
     incremental window missed (per-shop `reconcile_every_minutes`)."""
@@ -124,9 +132,14 @@ class SyncEngine:
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         log.info("sync_worker_started", worker=self.worker_id)
+        next_channel_poll = 0.0
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
                 results = await self.run_once()
+                if loop.time() >= next_channel_poll:
+                    next_channel_poll = loop.time() + self.settings.channel_interval
+                    await self.drain_channels()
             except Exception as exc:  # keep the worker alive; the cause is logged by type
                 log.error("sync_cycle_failed", error_type=type(exc).__name__)
                 results = []
@@ -134,6 +147,64 @@ class SyncEngine:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.idle_sleep)
         log.info("sync_worker_stopped", worker=self.worker_id)
+
+    # message channels (platform-kept push queues such as Taobao TMC) ----------------------
+
+    async def drain_channels(self, shop_ids: Collection[str] | None = None) -> int:
+        """Apply the pending channel messages of every active shop whose platform has one."""
+        async with self.db.read() as session:
+            stmt = select(ShopRow).where(ShopRow.status == "active")
+            if shop_ids is not None:
+                stmt = stmt.where(ShopRow.id.in_(list(shop_ids)))
+            shops = [
+                s for s in (await session.scalars(stmt)).all() if self._has_channel(s.platform)
+            ]
+            paused_stmt = select(ShopSyncStateRow.shop_id).where(
+                ShopSyncStateRow.state == sync_state.PAUSED
+            )
+            paused = set((await session.scalars(paused_stmt)).all())
+        applied = 0
+        for shop in shops:
+            if shop.id in paused or shop.credentials_sealed is None:
+                continue
+            try:
+                applied += await self.drain_channel(shop)
+            except ConnectorError as exc:
+                await self._failed(shop, exc, SyncResult(shop_id=shop.id))
+        return applied
+
+    def _has_channel(self, platform: str) -> bool:
+        try:
+            return Capability.PUSH_CHANNEL in self.connectors(platform).info.capabilities
+        except UnknownConnector:
+            return False
+
+    async def drain_channel(self, shop: ShopRow) -> int:
+        """Fetch, apply and acknowledge one batch. A thin message is resolved with `get_order`
+        here; a message whose order cannot be fetched is not acknowledged, so the platform
+        redelivers it (and the next pull would catch the order anyway)."""
+        connector = self._connector(shop)
+        applied = 0
+        try:
+            messages = await connector.poll_channel()
+            done: list[str] = []
+            for message in messages:
+                order = message.order
+                if order is None and message.platform_order_id is not None:
+                    try:
+                        order = await connector.get_order(message.platform_order_id)
+                    except (NotFound, MappingError):
+                        order = None  # deleted or unreadable: nothing to apply, still acknowledged
+                async with self.db.transaction() as session:
+                    if await first_receipt(session, shop, message) and order is not None:
+                        await OrderRepository(session, shop.tenant_id).upsert(shop, order)
+                        applied += 1
+                done.append(message.message_id)
+            if done:
+                await connector.ack_channel(done)
+        finally:
+            await connector.aclose()
+        return applied
 
     # one shop -----------------------------------------------------------------------------
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopbridge.connectors import Connector, ShopContext
+from shopbridge.connectors import Connector, PushMessage, ShopContext
 from shopbridge.connectors.registry import connector_class
 from shopbridge.core.time import utcnow
 from shopbridge.storage.crypto import SecretBox
@@ -47,6 +48,25 @@ def _connector(shop: ShopRow, box: SecretBox) -> Connector:
     )
 
 
+async def first_receipt(session: AsyncSession, shop: ShopRow, message: PushMessage) -> bool:
+    """Record the message id; False when it was seen before (a redelivery or a duplicate).
+    Called inside the transaction that applies the message, so both commit together."""
+    try:
+        async with session.begin_nested():
+            session.add(
+                PushReceiptRow(
+                    shop_id=shop.id,
+                    message_id=message.message_id[:255],
+                    topic=message.topic[:128],
+                    received_at=utcnow(),
+                )
+            )
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
 async def load_push_shop(db: Database, platform: str, shop_id: str) -> ShopRow:
     async with db.read() as session:
         shop = (
@@ -71,18 +91,7 @@ async def receive_push(
     outcome = PushOutcome()
     for message in messages:
         async with db.transaction() as session:
-            try:
-                async with session.begin_nested():
-                    session.add(
-                        PushReceiptRow(
-                            shop_id=shop.id,
-                            message_id=message.message_id[:255],
-                            topic=message.topic[:128],
-                            received_at=utcnow(),
-                        )
-                    )
-                    await session.flush()
-            except IntegrityError:
+            if not await first_receipt(session, shop, message):
                 outcome.duplicates += 1
                 continue
             outcome.accepted += 1

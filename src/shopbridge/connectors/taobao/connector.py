@@ -247,6 +247,7 @@ class TaobaoConnector(Connector):
                 Capability.ORDERS_PULL,
                 Capability.ORDERS_GET,
                 Capability.ORDERS_PUSH,
+                Capability.PUSH_CHANNEL,
                 Capability.SHIPMENT_CONFIRM,
                 Capability.STOCK_UPDATE,
             }
@@ -737,6 +738,12 @@ class TaobaoConnector(Connector):
                 raise _rejected(
                     "TMC did not confirm the messages", TMC_CONFIRM_METHOD, "not_confirmed"
                 )
+
+    async def poll_channel(self) -> list[PushMessage]:
+        return await self.consume_messages()
+
+    async def ack_channel(self, message_ids: list[str]) -> None:
+        await self.confirm_messages(message_ids)
 
     async def aclose(self) -> None:
         await self.api.aclose()
