@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
     page_size_default: int = Field(default=50, ge=1, le=500)
+    sync_poll_interval_seconds: float = Field(
+        default=60, gt=0, description="Default pull interval per shop (shops may override)."
+    )
+    sync_backfill_days: float = Field(default=3, gt=0, description="First-connect backfill.")
+    sync_lease_seconds: float = Field(
+        default=300, ge=2, description="How long a worker's claim on a shop lasts unless renewed."
+    )
 
     @property
     def effective_database_url(self) -> str:

@@ -251,3 +251,43 @@ async def test_resync_repulls_a_window_with_progress(
     assert seen and seen[-1][0] == seen[-1][1]
     orders, _ = await counts(app, shop)
     assert orders == 4
+
+
+async def test_without_push_an_order_arrives_within_one_poll_interval(
+    app: FastAPI, control: httpx.Client, shop: ShopRow
+) -> None:
+    import asyncio
+    import time
+
+    engine = SyncEngine(
+        app.state.db, app.state.box, settings=SyncSettings(idle_sleep=0.1), worker_id="poller"
+    )
+    shop.settings = {**shop.settings, "poll_interval_seconds": 1}
+    async with app.state.db.transaction() as session:
+        row = await session.get(ShopRow, shop.id)
+        assert row is not None
+        row.settings = shop.settings
+    stop = asyncio.Event()
+    worker = asyncio.create_task(engine.run_forever(stop, {shop.id}))
+    try:
+        await asyncio.sleep(0.5)  # first run (backfill) done
+        [platform_order_id] = create(control, 1)
+        started = time.monotonic()
+        while time.monotonic() - started < 5:
+            async with app.state.db.read() as session:
+                found = await session.scalar(
+                    select(func.count())
+                    .select_from(OrderRow)
+                    .where(
+                        OrderRow.shop_id == shop.id, OrderRow.platform_order_id == platform_order_id
+                    )
+                )
+            if found:
+                break
+            await asyncio.sleep(0.1)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        await worker
+    assert found == 1
+    assert elapsed < 1 + 1.5  # one poll interval plus the pull itself

@@ -20,7 +20,7 @@ from shopbridge.logging import get_logger
 from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.db import Database
 from shopbridge.storage.migrate import upgrade
-from shopbridge.sync.engine import SyncEngine
+from shopbridge.sync.engine import SyncEngine, sync_settings
 
 log = get_logger(__name__)
 
@@ -72,7 +72,7 @@ def create_app(
         if run_sync:
             # In-process sync worker (the embedded default); `shopbridge worker` runs the
             # same engine in separate processes when the API is scaled out.
-            engine = SyncEngine(db, app.state.box)
+            engine = SyncEngine(db, app.state.box, settings=sync_settings(settings))
             worker = asyncio.create_task(engine.run_forever(stop), name="sync-worker")
         try:
             yield

@@ -224,7 +224,7 @@ def worker() -> None:
     from shopbridge.logging import configure_logging
     from shopbridge.storage.crypto import SecretBox
     from shopbridge.storage.db import Database
-    from shopbridge.sync.engine import SyncEngine
+    from shopbridge.sync.engine import SyncEngine, sync_settings
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -241,7 +241,7 @@ def worker() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await SyncEngine(db, box).run_forever(stop)
+            await SyncEngine(db, box, settings=sync_settings(settings)).run_forever(stop)
         finally:
             await db.dispose()
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from shopbridge.config import Settings
 from shopbridge.connectors import (
     AuthExpired,
     Capability,
@@ -48,6 +49,8 @@ ConnectorFactory = Callable[[str], type[Connector]]
 
 @dataclass
 class SyncSettings:
+    """Engine defaults; `sync_settings()` reads the operator's `SHOPBRIDGE_SYNC_*` values."""
+
     poll_interval: timedelta = timedelta(seconds=60)
     """How often a shop is pulled when nothing else wakes it (per-shop `poll_interval_seconds`)."""
     backfill: timedelta = timedelta(days=3)
@@ -77,6 +80,14 @@ class SyncResult:
     unmapped: int = 0
     error: str | None = None
     reconciled: bool = False
+
+
+def sync_settings(settings: Settings) -> SyncSettings:
+    return SyncSettings(
+        poll_interval=timedelta(seconds=settings.sync_poll_interval_seconds),
+        backfill=timedelta(days=settings.sync_backfill_days),
+        lease=timedelta(seconds=settings.sync_lease_seconds),
+    )
 
 
 def _shop_setting(shop: ShopRow, key: str, default: float) -> float:
@@ -130,16 +141,18 @@ class SyncEngine:
             shops = [shop for shop, _ in claimed]
         return list(await asyncio.gather(*(self.sync_shop(shop) for shop in shops)))
 
-    async def run_forever(self, stop: asyncio.Event) -> None:
+    async def run_forever(
+        self, stop: asyncio.Event, shop_ids: Collection[str] | None = None
+    ) -> None:
         log.info("sync_worker_started", worker=self.worker_id)
         next_channel_poll = 0.0
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
-                results = await self.run_once()
+                results = await self.run_once(shop_ids)
                 if loop.time() >= next_channel_poll:
                     next_channel_poll = loop.time() + self.settings.channel_interval
-                    await self.drain_channels()
+                    await self.drain_channels(shop_ids)
             except Exception as exc:  # keep the worker alive; the cause is logged by type
                 log.error("sync_cycle_failed", error_type=type(exc).__name__)
                 results = []
@@ -356,6 +369,7 @@ class SyncEngine:
                         session, shop, failure.platform_order_id, failure.reason, failure.raw
                     )
                     result.unmapped += 1
+            await self._renew_lease(shop)
             page = fetched.next_page
             if page is None:
                 break
@@ -365,6 +379,19 @@ class SyncEngine:
                 await sync_state.write_cursor(
                     session, shop, spec.name, {**current, "high_water": window.end.isoformat()}
                 )
+
+    async def _renew_lease(self, shop: ShopRow) -> None:
+        """Long syncs keep their lease alive page by page, so a lease only expires when its
+        worker is gone (and another worker then takes the shop over)."""
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(ShopSyncStateRow)
+                .where(
+                    ShopSyncStateRow.shop_id == shop.id,
+                    ShopSyncStateRow.lease_owner == self.worker_id,
+                )
+                .values(lease_expires_at=utcnow() + self.settings.lease)
+            )
 
     # outcomes -----------------------------------------------------------------------------
 
