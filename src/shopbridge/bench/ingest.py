@@ -8,6 +8,8 @@ from __future__ import annotations
 import platform as host_platform
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,18 @@ from shopbridge.sync.engine import SyncEngine, SyncSettings
 TOKEN = "shpat_bench_token"  # noqa: S105 - the local sandbox's token
 SECRET = "bench-app-secret"  # noqa: S105 - the local sandbox's secret
 SHOP = "bench-shop.myshopify.com"
+TOP_APP_KEY = "45678901"
+TOP_SESSION = "6100bench0session"
+TOP_SELLER = "2201234567890"
+
+
+@dataclass(frozen=True)
+class BenchTarget:
+    """One platform's sandbox and how a shop connects to it."""
+
+    platform_shop_id: str
+    credentials: dict[str, str]
+    make_app: Callable[[int], Any]
 
 
 def _shopify_sandbox(orders: int) -> Any:
@@ -44,13 +58,36 @@ def _shopify_sandbox(orders: int) -> Any:
     return create_app(options)
 
 
-SANDBOXES = {"shopify": _shopify_sandbox}
+def _taobao_sandbox(orders: int) -> Any:
+    from shopbridge.sandbox.taobao import app as taobao_app
+
+    options = taobao_app.Options(
+        app_key=TOP_APP_KEY,
+        app_secret=SECRET,
+        access_token=TOP_SESSION,
+        seed=orders,
+        seed_days=1,
+        random_seed=42,
+        call_limit=0,
+    )
+    return taobao_app.create_app(options)
+
+
+SANDBOXES = {
+    "shopify": BenchTarget(SHOP, {"access_token": TOKEN, "app_secret": SECRET}, _shopify_sandbox),
+    "taobao": BenchTarget(
+        TOP_SELLER,
+        {"app_key": TOP_APP_KEY, "app_secret": SECRET, "session": TOP_SESSION},
+        _taobao_sandbox,
+    ),
+}
 
 
 async def run_ingest(platform: str, orders: int, database_url: str | None = None) -> dict[str, Any]:
     if platform not in SANDBOXES:
         raise ValueError(f"no ingest benchmark for {platform!r}; available: {', '.join(SANDBOXES)}")
-    server = start_in_thread(SANDBOXES[platform](orders))
+    target = SANDBOXES[platform]
+    server = start_in_thread(target.make_app(orders))
     workdir = tempfile.TemporaryDirectory(prefix="shopbridge-bench-")
     url = database_url or f"sqlite+aiosqlite:///{Path(workdir.name) / 'bench.db'}"
     db = Database(url)
@@ -61,9 +98,9 @@ async def run_ingest(platform: str, orders: int, database_url: str | None = None
             tenant = await create_tenant(session, "bench")
             shop, _ = await ShopRepository(session, tenant.id, box).connect(
                 platform=platform,
-                platform_shop_id=SHOP,
+                platform_shop_id=target.platform_shop_id,
                 display_name="bench",
-                credentials={"access_token": TOKEN, "app_secret": SECRET},
+                credentials=target.credentials,
                 settings={"base_url": server.base_url, "backfill_days": 2},
             )
         engine = SyncEngine(db, box, settings=SyncSettings(), worker_id="bench")
@@ -79,7 +116,10 @@ async def run_ingest(platform: str, orders: int, database_url: str | None = None
             )
         connector = connector_class(platform)(
             ShopContext(
-                shop_id=shop.id, platform_shop_id=SHOP, credentials={}, base_url=server.base_url
+                shop_id=shop.id,
+                platform_shop_id=target.platform_shop_id,
+                credentials={},
+                base_url=server.base_url,
             )
         )
         parse_started = time.perf_counter()
@@ -94,6 +134,7 @@ async def run_ingest(platform: str, orders: int, database_url: str | None = None
             "orders_requested": orders,
             "orders_ingested": ingested,
             "pages": result.pages,
+            "unmapped": result.unmapped,
             "seconds": round(elapsed, 3),
             "orders_per_second": round(ingested / elapsed, 1) if elapsed else None,
             "baseline_parse_orders_per_second": round(len(raws) / parse_elapsed, 1)

@@ -24,6 +24,7 @@ from shopbridge.connectors import (
 )
 from shopbridge.connectors.registry import connector_class
 from shopbridge.connectors.taobao import TaobaoConnector
+from shopbridge.connectors.taobao.connector import ALL_TRADE_TYPES
 from shopbridge.connectors.taobao.paging import PageCursor
 from shopbridge.core import Order, OrderStatus
 from tests.connectors.taobao.helpers import (
@@ -64,6 +65,7 @@ def test_declares_what_it_does() -> None:
         Capability.ORDERS_PULL,
         Capability.ORDERS_GET,
         Capability.ORDERS_PUSH,
+        Capability.PUSH_CHANNEL,
         Capability.SHIPMENT_CONFIRM,
         Capability.STOCK_UPDATE,
     }
@@ -205,7 +207,7 @@ async def test_first_page_request() -> None:
     assert first["end_modified"] == "2026-12-02 10:30:00"  # last second before end, + 1 s
     assert (first["page_no"], first["page_size"], first["use_has_next"]) == ("1", "3", "true")
     assert first["fields"] == "tid,tid_str,modified"
-    assert "type" not in first
+    assert first["type"] == ALL_TRADE_TYPES  # every type, or Tmall Global orders would be missed
     assert [form(r)["method"] for r in sent[1:]] == [FULLINFO] * 3
     assert sorted(form(r)["tid"] for r in sent[1:]) == ["1002", "1003", "1004"]
     assert ids(page.orders) == ["1004", "1003", "1002"]

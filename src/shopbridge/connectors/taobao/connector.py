@@ -7,7 +7,7 @@ Credentials: `app_key`, `app_secret` (signs every call, verifies relayed TMC mes
 Settings: `sign_method` (`hmac-sha256` default, `md5`, `hmac`), `page_size` (trades per pull
 page, 1..100), `order_detail` (`fullinfo` default: one `taobao.trade.fullinfo.get` per listed
 trade; `list`: map the list rows as they come), `detail_concurrency` (1..16, default 4),
-`trade_types` (the `type` filter of the list call; TOP's default set when absent),
+`trade_types` (the `type` filter of the list call; every documented type when absent),
 `carrier_codes` (unified carrier -> Taobao `company_code` additions or overrides),
 `tmc_group` (TMC group to consume), `seller_user_id` (the seller's Taobao user id; defaults
 to a numeric `platform_shop_id`), `qps` / `burst` (this app's call rate, when TOP granted
@@ -235,6 +235,17 @@ def _str_bool(value: object) -> bool | None:
     return None
 
 
+ALL_TRADE_TYPES = (
+    "fixed,auction,guarantee_trade,step,independent_simple_trade,independent_shop_trade,"
+    "auto_delivery,ec,cod,game_equipment,shopex_trade,netcn_trade,external_trade,instant_trade,"
+    "b2c_cod,hotel_trade,super_market_trade,super_market_cod_trade,taohua,waimai,"
+    "o2o_offlinetrade,nopaid,eticket,tmall_i18n,insurance_plus,finance,pre_auth_type"
+)
+"""Every trade type TOP documents for the list calls. Without `type`, TOP lists only its
+default few (no Tmall Global `tmall_i18n`, no `pre_auth_type`...), which would silently lose
+those orders; `settings.trade_types` narrows it on purpose."""
+
+
 class TaobaoConnector(Connector):
     """Trades (pull, get, TMC), offline shipment confirmation and item stock on Taobao/Tmall."""
 
@@ -291,7 +302,7 @@ class TaobaoConnector(Connector):
                 "trade_types must be a comma list of TOP trade types", None, "configuration"
             )
         self.trade_types: str | None = (
-            None
+            ALL_TRADE_TYPES
             if types is None
             else types.strip()
             if isinstance(types, str)
