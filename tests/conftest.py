@@ -141,3 +141,21 @@ def live_server(settings: Settings) -> Iterator[str]:
     yield base
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+async def fresh_database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of its own: a SQLite file, or a new PostgreSQL database when the
+    suite runs on PostgreSQL (dropped afterwards)."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+        return
+    name = f"sbfresh_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(_asyncpg_dsn(base, make_url(base).database or "postgres"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

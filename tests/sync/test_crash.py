@@ -66,10 +66,10 @@ def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 async def test_sigkill_mid_sync_loses_and_duplicates_nothing(
-    tmp_path: Path, sandbox: RunningServer
+    tmp_path: Path, sandbox: RunningServer, fresh_database_url: str
 ) -> None:
     key = generate_key()
-    url = f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}"
+    url = fresh_database_url
     db = Database(url)
     await upgrade(db)
     async with db.transaction() as session:
