@@ -13,15 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shopbridge import __version__
+from shopbridge.sandbox.common.asgi import sandbox_app
 from shopbridge.sandbox.common.clock import Clock, OffsetClock, SystemClock
 from shopbridge.sandbox.common.faults import FaultInjector
 from shopbridge.sandbox.common.push import PushDispatcher, RetryPolicy
@@ -150,26 +148,6 @@ def create_app(
         options or ShopifySandboxOptions(), clock=clock, push_transport=push_transport
     )
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await sandbox.start()
-        try:
-            yield
-        finally:
-            await sandbox.stop()
-
-    app = FastAPI(
-        title="ShopBridge Shopify sandbox",
-        version=__version__,
-        description="Emulated Shopify Admin REST API plus the /_sandbox control plane.",
-        lifespan=lifespan,
-        docs_url="/_sandbox/docs",
-        redoc_url=None,
-        openapi_url="/_sandbox/openapi.json",
-    )
-    app.state.sandbox = sandbox
-    app.include_router(build_control_router(sandbox))
-
     async def admin(request: Request) -> Response:
         return await sandbox.api.handle(request)
 
@@ -178,10 +156,14 @@ def create_app(
             dump(not_found().body()), status_code=404, media_type="application/json; charset=utf-8"
         )
 
-    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-    app.add_route("/admin/{path:path}", admin, methods=methods, include_in_schema=False)
-    app.add_route("/{path:path}", fallback, methods=methods, include_in_schema=False)
-    return app
+    return sandbox_app(
+        sandbox,
+        title="ShopBridge Shopify sandbox",
+        description="Emulated Shopify Admin REST API plus the /_sandbox control plane.",
+        control=build_control_router(sandbox),
+        routes={"/admin/{path:path}": admin},
+        fallback=fallback,
+    )
 
 
 def run(

@@ -16,15 +16,13 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shopbridge import __version__
+from shopbridge.sandbox.common.asgi import sandbox_app
 from shopbridge.sandbox.common.clock import Clock, OffsetClock, SystemClock
 from shopbridge.sandbox.common.faults import FaultInjector
 from shopbridge.sandbox.common.push import PushDispatcher, RetryPolicy
@@ -206,26 +204,6 @@ def create_app(
         options or TaobaoSandboxOptions(), clock=clock, push_transport=push_transport
     )
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await sandbox.start()
-        try:
-            yield
-        finally:
-            await sandbox.stop()
-
-    app = FastAPI(
-        title="ShopBridge Taobao (TOP) sandbox",
-        version=__version__,
-        description="Emulated Taobao Open Platform gateway plus the /_sandbox control plane.",
-        lifespan=lifespan,
-        docs_url="/_sandbox/docs",
-        redoc_url=None,
-        openapi_url="/_sandbox/openapi.json",
-    )
-    app.state.sandbox = sandbox
-    app.include_router(build_control_router(sandbox))
-
     async def gateway(request: Request) -> Response:
         return await sandbox.gateway.handle(request)
 
@@ -233,11 +211,14 @@ def create_app(
         body = dump(invalid_method().body(new_request_id()))
         return Response(body, status_code=404, media_type="text/javascript;charset=UTF-8")
 
-    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-    for path in GATEWAY_PATHS:
-        app.add_route(path, gateway, methods=methods, include_in_schema=False)
-    app.add_route("/{path:path}", fallback, methods=methods, include_in_schema=False)
-    return app
+    return sandbox_app(
+        sandbox,
+        title="ShopBridge Taobao (TOP) sandbox",
+        description="Emulated Taobao Open Platform gateway plus the /_sandbox control plane.",
+        control=build_control_router(sandbox),
+        routes=dict.fromkeys(GATEWAY_PATHS, gateway),
+        fallback=fallback,
+    )
 
 
 def run(
