@@ -12,13 +12,13 @@ limit and never trigger injected faults. See docs/sandboxes.md for the reference
 
 from __future__ import annotations
 
-import hmac
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import Field
 
+from shopbridge.sandbox.common.control import ControlModel, StreamIn, TickIn, control_router
 from shopbridge.sandbox.common.faults import FaultKind
 from shopbridge.sandbox.common.push import DeliveryState
 from shopbridge.sandbox.shopify.envelope import (
@@ -51,8 +51,7 @@ if TYPE_CHECKING:
 # request models
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Model = ControlModel
 
 
 class LineItemIn(_Model):
@@ -173,14 +172,6 @@ class RateLimitIn(_Model):
     level: float | None = Field(default=None, ge=0)
 
 
-class StreamIn(_Model):
-    orders_per_second: float = Field(ge=0, le=1000)
-
-
-class TickIn(_Model):
-    steps: int = Field(default=1, ge=1, le=10_000)
-
-
 # ---------------------------------------------------------------------------------------
 # router
 
@@ -188,16 +179,7 @@ class TickIn(_Model):
 def build_control_router(sandbox: ShopifySandbox) -> APIRouter:
     """All ``/_sandbox/*`` endpoints, bound to one sandbox."""
 
-    async def check_token(x_sandbox_token: Annotated[str | None, Header()] = None) -> None:
-        expected = sandbox.options.control_token
-        if expected is None:
-            return
-        if x_sandbox_token is None or not hmac.compare_digest(
-            x_sandbox_token.encode(), expected.encode()
-        ):
-            raise HTTPException(status_code=401, detail="missing or wrong X-Sandbox-Token")
-
-    router = APIRouter(prefix="/_sandbox", tags=["sandbox"], dependencies=[Depends(check_token)])
+    router = control_router(lambda: sandbox.options.control_token)
 
     def ctx() -> RenderContext:
         return RenderContext(sandbox.state, latest_stable(sandbox.clock.now()).name)

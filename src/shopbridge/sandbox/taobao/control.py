@@ -14,13 +14,13 @@ shape as ``taobao.trade.fullinfo.get`` (buyer data masked).
 
 from __future__ import annotations
 
-import hmac
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import Field
 
+from shopbridge.sandbox.common.control import ControlModel, StreamIn, TickIn, control_router
 from shopbridge.sandbox.common.faults import FaultKind
 from shopbridge.sandbox.common.push import DeliveryState
 from shopbridge.sandbox.taobao.envelope import (
@@ -58,8 +58,7 @@ if TYPE_CHECKING:
 # request models
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Model = ControlModel
 
 
 class LineIn(_Model):
@@ -211,14 +210,6 @@ class PermissionsIn(_Model):
     allow: list[str] = Field(default_factory=list)
 
 
-class StreamIn(_Model):
-    orders_per_second: float = Field(ge=0, le=1000)
-
-
-class TickIn(_Model):
-    steps: int = Field(default=1, ge=1, le=10_000)
-
-
 # ---------------------------------------------------------------------------------------
 # router
 
@@ -226,16 +217,7 @@ class TickIn(_Model):
 def build_control_router(sandbox: TaobaoSandbox) -> APIRouter:
     """All ``/_sandbox/*`` endpoints, bound to one sandbox."""
 
-    async def check_token(x_sandbox_token: Annotated[str | None, Header()] = None) -> None:
-        expected = sandbox.options.control_token
-        if expected is None:
-            return
-        if x_sandbox_token is None or not hmac.compare_digest(
-            x_sandbox_token.encode(), expected.encode()
-        ):
-            raise HTTPException(status_code=401, detail="missing or wrong X-Sandbox-Token")
-
-    router = APIRouter(prefix="/_sandbox", tags=["sandbox"], dependencies=[Depends(check_token)])
+    router = control_router(lambda: sandbox.options.control_token)
 
     def zone() -> Any:
         return sandbox.options.zone
