@@ -50,7 +50,7 @@ def test_sandboxes_import_nothing_of_shopbridge_but_themselves() -> None:
     assert _violations(SRC / "sandbox", forbidden) == []
 
 
-@pytest.mark.parametrize("layer", ["core", "storage", "api", "sync"])
+@pytest.mark.parametrize("layer", ["core", "storage", "api", "sync", "delivery"])
 def test_layers_never_import_a_platform_folder(layer: str) -> None:
     platforms = tuple(
         f"shopbridge.connectors.{p.name}"
@@ -65,3 +65,8 @@ def test_platform_folders_do_not_import_each_other() -> None:
     for folder in folders:
         others = tuple(f"shopbridge.connectors.{p.name}" for p in folders if p != folder)
         assert _violations(folder, others) == []
+
+
+def test_sample_erp_receiver_stands_alone() -> None:
+    """The ERP sink is a model for ERP developers to copy: it must not lean on ShopBridge."""
+    assert _violations(SRC / "erpsink", ("shopbridge",)) == []

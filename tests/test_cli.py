@@ -152,6 +152,14 @@ def test_serve_demo_end_to_end(cli_env: dict[str, str], tmp_path: Path) -> None:
         receiver = orders[0].get("receiver") or {}
         assert "*" in str(receiver.get("phone", "*")), "buyer data is masked without pii:read"
         assert httpx.get(f"{base}/").status_code == 200
+        # The demo's sample ERP receives the orders as signed webhooks.
+        [endpoint] = httpx.get(f"{base}/v1/webhook-endpoints", headers=headers).json()["data"]
+        sink = endpoint["url"].removesuffix("/webhooks")
+        stats: dict[str, int] = {}
+        while time.monotonic() < deadline + 15 and not stats.get("distinct"):
+            stats = httpx.get(f"{sink}/stats").json()
+            time.sleep(0.5)
+        assert stats["distinct"] > 0 and stats["rejected"] == 0, stats
         listed = run(["shops", "list"], cli_env)
         assert listed.returncode == 0 and "Demo" in listed.stdout
     finally:

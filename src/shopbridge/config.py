@@ -49,6 +49,39 @@ class Settings(BaseSettings):
         default=300, ge=2, description="How long a worker's claim on a shop lasts unless renewed."
     )
 
+    webhook_retry_schedule: str = Field(
+        default="5s,30s,2m,10m,30m,1h,2h,4h,8h,12h,24h,24h",
+        description="Delays between webhook attempts (s, m, h, d units); after the last one "
+        "a delivery is dead-lettered. The default spans a little over 3 days.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=15, gt=0, le=120, description="Bound on one webhook attempt, connect included."
+    )
+    webhook_disable_after_hours: float = Field(
+        default=120, gt=0, description="Disable an endpoint that has failed for this long."
+    )
+    webhook_max_in_flight: int = Field(default=128, ge=1, le=4096)
+    webhook_max_in_flight_per_endpoint: int = Field(default=32, ge=1, le=1024)
+    webhook_lease_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="How long a worker's claim on a delivery lasts; a crashed worker's "
+        "deliveries are retried after it. Default: twice the timeout plus 10 s.",
+    )
+    delivery_poll_interval_seconds: float = Field(
+        default=0.1, gt=0, le=10, description="How often the dispatcher looks for new work."
+    )
+    feed_max_wait_seconds: float = Field(
+        default=60,
+        ge=0,
+        le=60,
+        description="Upper bound on the event feed's long-poll `wait` (a proxy in front of "
+        "ShopBridge may need a shorter one).",
+    )
+    event_retention_days: float = Field(
+        default=30, gt=0, description="Events (and their delivery records) kept for the feed."
+    )
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ADMIN_KEY
 
 # `positive_data_acceptance` is left out on purpose: it expects every schema-valid input to be
@@ -16,6 +18,7 @@ from tests.conftest import ADMIN_KEY
 CHECKS_EXCLUDED = "positive_data_acceptance"
 
 
+@pytest.mark.timeout(420)
 def test_api_conforms_to_its_schema(live_server: str, tmp_path: Path) -> None:
     seed = os.environ.get("SHOPBRIDGE_SCHEMATHESIS_SEED", "20261203")
     command = [

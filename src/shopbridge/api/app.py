@@ -12,10 +12,12 @@ from fastapi_offline import FastAPIOffline
 from shopbridge import __version__
 from shopbridge.api.bootstrap import BootstrapResult, bootstrap
 from shopbridge.api.guards import body_guard
+from shopbridge.api.idempotency import document_idempotency_header, idempotency_guard
 from shopbridge.api.metrics import metrics_middleware
 from shopbridge.api.problems import install_problem_handlers
-from shopbridge.api.routes import orders, push, shops, system, tenants
+from shopbridge.api.routes import events, orders, push, shops, system, tenants, webhooks
 from shopbridge.config import Settings, get_settings
+from shopbridge.delivery.dispatcher import Dispatcher, delivery_settings
 from shopbridge.logging import get_logger
 from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.db import Database
@@ -39,6 +41,7 @@ def create_app(
     migrate_on_start: bool | None = None,
     on_bootstrap: object = None,
     run_sync: bool = False,
+    run_delivery: bool | None = None,
     on_started: Callable[[FastAPI], Awaitable[None]] | None = None,
 ) -> FastAPI:
     """Build the app. Migrations run at start-up for the embedded SQLite default (or when
@@ -68,18 +71,21 @@ def create_app(
         if on_started is not None:
             await on_started(app)
         stop = asyncio.Event()
-        worker = None
+        workers: list[asyncio.Task[None]] = []
         if run_sync:
             # In-process sync worker (the embedded default); `shopbridge worker` runs the
             # same engine in separate processes when the API is scaled out.
             engine = SyncEngine(db, app.state.box, settings=sync_settings(settings))
-            worker = asyncio.create_task(engine.run_forever(stop), name="sync-worker")
+            workers.append(asyncio.create_task(engine.run_forever(stop), name="sync-worker"))
+        if run_sync if run_delivery is None else run_delivery:
+            dispatcher = Dispatcher(db, app.state.box, delivery_settings(settings))
+            workers.append(asyncio.create_task(dispatcher.run_forever(stop), name="dispatcher"))
         try:
             yield
         finally:
             stop.set()
-            if worker is not None:
-                await worker
+            for task in workers:
+                await task
             await db.dispose()
 
     # Swagger UI and ReDoc are served from bundled files, not a CDN: self-hosted installs are
@@ -94,11 +100,13 @@ def create_app(
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    app.middleware("http")(idempotency_guard)  # inside body_guard: sees only bodies it passed
     app.middleware("http")(body_guard)
     app.middleware("http")(metrics_middleware)
     app.include_router(system.router)
-    for module in (tenants, shops, orders, push):
+    for module in (tenants, shops, orders, webhooks, events, push):
         app.include_router(module.router, prefix="/v1")
+    document_idempotency_header(app)
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from shopbridge.config import Settings
 from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.db import Database
 
@@ -16,3 +17,8 @@ def get_db(request: Request) -> Database:
 def get_box(request: Request) -> SecretBox:
     box: SecretBox = request.app.state.box
     return box
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from shopbridge.core.time import utcnow
+from shopbridge.delivery.signing import generate_secret
+from shopbridge.erpsink.app import create_app as create_sink
+from shopbridge.erpsink.store import Store
 from shopbridge.sandbox.common.runner import RunningServer, start_in_thread
 from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.db import Database
@@ -22,6 +26,7 @@ from shopbridge.storage.errors import Conflict
 from shopbridge.storage.shops import ShopRepository
 from shopbridge.storage.tables import ShopRow
 from shopbridge.storage.tenants import DEFAULT_TENANT_ID, issue_key
+from shopbridge.storage.webhooks import WebhookRepository
 from shopbridge.sync.state import ensure_state
 
 SHOPIFY_PORT = 8081
@@ -34,6 +39,8 @@ TAOBAO_SECRET = "demo-top-secret"  # noqa: S105 - the local sandbox's demo secre
 TAOBAO_SESSION = "6100demo0session0key"
 TAOBAO_SELLER_ID = "2201234567890"
 DASHBOARD_SCOPES = ("shops:read", "orders:read")
+ERP_SINK_PORT = 8090
+ERP_ENDPOINT_DESCRIPTION = "demo: the sample ERP receiver (shopbridge erp-sink)"
 
 
 def _port(preferred: int) -> int:
@@ -48,9 +55,39 @@ def _port(preferred: int) -> int:
 @dataclass
 class Demo:
     api_base: str
+    data_dir: Path = Path("data")
     orders_per_second: float = 0.3
     servers: list[RunningServer] = field(default_factory=list)
     dashboard_key: str | None = None
+    erp_sink_url: str | None = None
+    _erp_secret: str = field(default_factory=generate_secret)
+    _erp_store: Store | None = None
+
+    def start_erp_sink(self) -> str:
+        """The sample ERP receiver, so the demo shows the whole path: platform → ShopBridge →
+        signed webhook → ERP. Its store survives restarts like an ERP's would."""
+        self._erp_store = Store(self.data_dir / "demo-erp-sink.db")
+        sink = start_in_thread(
+            create_sink([self._erp_secret], self._erp_store), port=_port(ERP_SINK_PORT)
+        )
+        self.servers.append(sink)
+        self.erp_sink_url = sink.base_url
+        return sink.base_url
+
+    async def subscribe_erp_sink(self, db: Database, box: SecretBox) -> None:
+        """One endpoint of the default tenant points at this run's sink (port and secret
+        change between runs, so the previous run's demo endpoint is replaced)."""
+        assert self.erp_sink_url is not None
+        async with db.transaction() as session:
+            repo = WebhookRepository(session, DEFAULT_TENANT_ID, box)
+            for row in await repo.list(limit=500):
+                if row.description == ERP_ENDPOINT_DESCRIPTION:
+                    await repo.delete(row.id)
+            await repo.create(
+                url=f"{self.erp_sink_url}/webhooks",
+                secret=self._erp_secret,
+                description=ERP_ENDPOINT_DESCRIPTION,
+            )
 
     def start_sandboxes(self) -> dict[str, str]:
         from shopbridge.sandbox.shopify import ShopifySandboxOptions, create_app
@@ -181,3 +218,5 @@ class Demo:
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
+        if self._erp_store is not None:
+            self._erp_store.close()

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Coroutine
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from fastapi import FastAPI
@@ -83,6 +83,10 @@ def serve(
     sync: Annotated[
         bool, typer.Option("--sync/--no-sync", help="Run the order sync worker in this process.")
     ] = True,
+    deliver: Annotated[
+        bool,
+        typer.Option("--deliver/--no-deliver", help="Run the webhook dispatcher in this process."),
+    ] = True,
 ) -> None:
     """Run the API (and, with --demo, the local demo) at http://HOST:PORT."""
     import uvicorn
@@ -116,12 +120,14 @@ def serve(
     if demo:
         from shopbridge.cli.demo import Demo
 
-        demo_run = Demo(api_base=base)
+        demo_run = Demo(api_base=base, data_dir=settings.data_dir)
         sandbox_urls = demo_run.start_sandboxes()
+        sink_url = demo_run.start_erp_sink()
 
         async def on_started(app: FastAPI) -> None:
             assert demo_run is not None
             shops = await demo_run.connect_shops(app.state.db, app.state.box, sandbox_urls)
+            await demo_run.subscribe_erp_sink(app.state.db, app.state.box)
             out.print(
                 "Demo: "
                 + ", ".join(f"{s.platform} sandbox at {sandbox_urls[s.platform]}" for s in shops)
@@ -130,12 +136,14 @@ def serve(
             out.print(
                 f"Dashboard (orders arriving, buyer data masked): {base}/#key={demo_run.dashboard_key}"
             )
+            out.print(f"Sample ERP receiving signed webhooks: {sink_url}/")
 
     application = create_app(
         settings,
         migrate_on_start=migrate,
         on_bootstrap=announce,
         run_sync=sync,
+        run_delivery=deliver,
         on_started=on_started,
     )
     try:
@@ -155,6 +163,7 @@ def serve(
 def _preflight(settings: Settings) -> None:
     """Catch configuration mistakes before the server starts, as one-line errors."""
     from shopbridge.api.bootstrap import BootstrapError, check_admin_key
+    from shopbridge.delivery.schedule import InvalidSchedule, RetrySchedule
     from shopbridge.storage.crypto import EncryptionKeyError, SecretBox
     from shopbridge.storage.db import UnsupportedDatabase, create_engine
 
@@ -165,6 +174,9 @@ def _preflight(settings: Settings) -> None:
             settings.key_file,
         )
         create_engine(settings.effective_database_url)
+        RetrySchedule.parse(settings.webhook_retry_schedule)
+    except InvalidSchedule as exc:
+        raise CliError(f"SHOPBRIDGE_WEBHOOK_RETRY_SCHEDULE: {exc}") from exc
     except (BootstrapError, EncryptionKeyError, UnsupportedDatabase, OSError) as exc:
         raise CliError(str(exc)) from exc
     except Exception as exc:  # e.g. an unparsable database URL or missing driver
@@ -188,19 +200,47 @@ def _demo_admin_key(settings: Settings) -> str:
 
 @app.command()
 def bench(
-    scenario: Annotated[str, typer.Argument(help="Benchmark to run: ingest.")],
+    scenario: Annotated[str, typer.Argument(help="Benchmark to run: ingest, peak.")],
     platform: Annotated[
         str, typer.Option(help="Platform whose sandbox feeds the run.")
     ] = "shopify",
-    orders: Annotated[int, typer.Option(min=1, max=100_000, help="Orders to ingest.")] = 1000,
+    orders: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Orders to ingest (peak: in the burst).")
+    ] = 1000,
+    shops: Annotated[int, typer.Option(min=1, max=20, help="peak: sandbox shops.")] = 3,
+    rate: Annotated[
+        float, typer.Option(min=0, help="peak: orders/s across shops (0 = burst at once).")
+    ] = 0.0,
+    sandboxes: Annotated[
+        str, typer.Option(help="peak: run the sandboxes in one `process` or as `threads`.")
+    ] = "process",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Measure ShopBridge on this machine (figures in docs come from these commands)."""
     import json
 
+    if scenario == "peak":
+        from shopbridge.bench.peak import PeakOptions, run_peak
+
+        if sandboxes not in ("process", "threads"):
+            raise typer.BadParameter("process or threads", param_hint="--sandboxes")
+        hosting: Literal["process", "threads"] = "threads" if sandboxes == "threads" else "process"
+        options = PeakOptions(orders=orders, shops=shops, rate=rate, sandboxes=hosting)
+        try:
+            with err.status(f"peak: {orders} orders from {shops} shops, push to ERP sink…"):
+                result = _run_db(run_peak(options))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--orders") from exc
+        except RuntimeError as exc:
+            raise CliError(f"peak benchmark failed: {exc}") from exc
+        if as_json:
+            print(json.dumps(result))
+        else:
+            out.print_json(data=result)
+        return
     if scenario != "ingest":
         raise typer.BadParameter(
-            f"unknown scenario {scenario!r}; available: ingest", param_hint="SCENARIO"
+            f"unknown scenario {scenario!r}; available: ingest, peak", param_hint="SCENARIO"
         )
     from shopbridge.bench.ingest import SANDBOXES, run_ingest
 
@@ -216,19 +256,32 @@ def bench(
 
 
 @app.command()
-def worker() -> None:
-    """Run the order sync worker alone (scale out: many workers share shops through leases;
-    on SQLite run one worker, or let `serve` run it in-process)."""
+def worker(
+    sync: Annotated[
+        bool, typer.Option("--sync/--no-sync", help="Pull and apply platform orders.")
+    ] = True,
+    deliver: Annotated[
+        bool,
+        typer.Option("--deliver/--no-deliver", help="Sequence events and deliver webhooks."),
+    ] = True,
+) -> None:
+    """Run the background workers without the API: order sync and webhook delivery (scale
+    out: many workers share shops and deliveries through leases; on SQLite run one worker,
+    or let `serve` run them in-process)."""
     import signal
 
+    from shopbridge.delivery.dispatcher import Dispatcher, delivery_settings
     from shopbridge.logging import configure_logging
     from shopbridge.storage.crypto import SecretBox
     from shopbridge.storage.db import Database
     from shopbridge.sync.engine import SyncEngine, sync_settings
 
+    if not (sync or deliver):
+        raise typer.BadParameter("nothing to do: drop --no-sync or --no-deliver")
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
     _preflight(settings)
+    delivery = delivery_settings(settings)
 
     async def run() -> None:
         db = Database(settings.effective_database_url)
@@ -240,12 +293,18 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        jobs = []
+        if sync:
+            jobs.append(SyncEngine(db, box, settings=sync_settings(settings)).run_forever(stop))
+        if deliver:
+            jobs.append(Dispatcher(db, box, delivery).run_forever(stop))
         try:
-            await SyncEngine(db, box, settings=sync_settings(settings)).run_forever(stop)
+            await asyncio.gather(*jobs)
         finally:
             await db.dispose()
 
-    out.print("[bold green]sync worker[/] started (Ctrl-C to stop)")
+    roles = " + ".join(name for name, on in (("sync", sync), ("delivery", deliver)) if on)
+    out.print(f"[bold green]worker[/] started: {roles} (Ctrl-C to stop)")
     _run_db(run())
 
 
@@ -302,6 +361,53 @@ def sandbox(
         f"[bold green]{platform} sandbox[/] at http://{host}:{port}  control API at http://{host}:{port}/_sandbox/"
     )
     module.run(options, host=host, port=port)
+
+
+@app.command("erp-sink")
+def erp_sink(
+    secret: Annotated[
+        list[str],
+        typer.Option(
+            "--secret",
+            help="The endpoint's whsec_… secret; repeat during a rotation (old and new).",
+        ),
+    ],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8090,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    store: Annotated[
+        Path, typer.Option(dir_okay=False, help="SQLite file of received events.")
+    ] = Path("data/erp-sink.db"),
+    allow_reset: Annotated[
+        bool, typer.Option("--allow-reset", help="Enable POST /_reset (benchmarks).")
+    ] = False,
+) -> None:
+    """Run the sample ERP receiver: verifies, deduplicates and stores ShopBridge webhooks
+    at http://HOST:PORT/webhooks (see docs/erp-integration.md)."""
+    import sqlite3
+
+    import uvicorn
+
+    from shopbridge.erpsink import Store, create_app, load_secret
+
+    for value in secret:
+        try:
+            load_secret(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--secret") from exc
+    try:
+        sink_store = Store(store)
+    except (OSError, sqlite3.Error) as exc:
+        raise CliError(f"cannot open {store}: {exc}") from exc
+    try:
+        application = create_app(secret, sink_store, allow_reset=allow_reset)
+        base = f"http://{host}:{port}"
+        out.print(
+            f"[bold green]ShopBridge sample ERP receiver[/] at {base}/webhooks  "
+            f"status page at {base}/  store {store}"
+        )
+        uvicorn.run(application, host=host, port=port, log_level="warning")
+    finally:
+        sink_store.close()
 
 
 @app.command()

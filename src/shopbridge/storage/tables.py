@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
     Integer,
@@ -185,10 +186,17 @@ class OutboxEventRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Feed position, assigned after commit by the single sequencer (see
+    # `shopbridge.delivery.sequencer`): `seq` comes from the insert and may commit out of
+    # order on PostgreSQL, `position` is handed out in commit order, so a feed cursor never
+    # skips an event that committed late.
+    position: Mapped[int | None] = mapped_column(BigInteger, nullable=True, unique=True)
 
     __table_args__ = (
         Index("ix_outbox_events_tenant_seq", "tenant_id", "seq"),
         Index("ix_outbox_events_undispatched", "dispatched_at", "seq"),
+        Index("ix_outbox_events_tenant_position", "tenant_id", "position"),
+        Index("ix_outbox_events_subject", "subject_id", "position"),
     )
 
 
@@ -256,3 +264,122 @@ class PushReceiptRow(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_push_receipts_received", "received_at"),)
+
+
+class CounterRow(Base):
+    """Named monotonic counters. Updating a row locks it until commit, which is what makes
+    the feed sequencer single-file across workers on both backends."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WebhookEndpointRow(Base):
+    """Where a tenant's events are POSTed. Signing secrets are sealed at rest; during a
+    rotation the previous secret keeps signing until `previous_secret_expires_at`."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    event_types: Mapped[list[str]] = mapped_column(JSONDoc)
+    shop_ids: Mapped[list[str]] = mapped_column(JSONDoc)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    pii_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    previous_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), nullable=True
+    )
+    disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_webhook_endpoints_tenant_id_id", "tenant_id", "id"),)
+
+
+class WebhookDeliveryRow(Base):
+    """One event owed to one endpoint. `ordering_key` (the order id) plus `position` give the
+    per-order delivery order: a delivery waits while an earlier one with the same key is still
+    pending. A lease (`lease_owner`, `lease_expires_at`) marks the one in flight."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[str] = mapped_column(ID)
+    position: Mapped[int] = mapped_column(BigInteger)
+    ordering_key: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # pending | succeeded | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_response: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_webhook_deliveries_order", "endpoint_id", "ordering_key", "state", "position"),
+        Index("ix_webhook_deliveries_tenant_endpoint", "tenant_id", "endpoint_id", "state"),
+        Index("ix_webhook_deliveries_event", "event_id"),
+    )
+
+
+class WebhookAttemptRow(Base):
+    """Every HTTP attempt, for the operator's "why is this endpoint failing" view."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    delivery_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    tenant_id: Mapped[str] = mapped_column(ID)
+    endpoint_id: Mapped[str] = mapped_column(ID)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    response_excerpt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_webhook_attempts_delivery", "delivery_id", "id"),
+        Index("ix_webhook_attempts_endpoint", "endpoint_id", "attempted_at"),
+    )
+
+
+class IdempotencyKeyRow(Base):
+    """The stored answer to a write request sent with an `Idempotency-Key`. Keys are scoped to
+    the API key that sent them; the response body is sealed because it may hold secrets."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # in_progress | done
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response_headers: Mapped[dict[str, str] | None] = mapped_column(JSONDoc, nullable=True)
+    response_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_idempotency_keys_expires", "expires_at"),)

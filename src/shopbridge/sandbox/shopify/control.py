@@ -12,6 +12,8 @@ limit and never trigger injected faults. See docs/sandboxes.md for the reference
 
 from __future__ import annotations
 
+import asyncio
+import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -49,6 +51,9 @@ if TYPE_CHECKING:
 
 # ---------------------------------------------------------------------------------------
 # request models
+
+BURST_SLICE = 20
+"""Orders a burst places between two yields to the event loop (pushes start meanwhile)."""
 
 
 _Model = ControlModel
@@ -100,6 +105,15 @@ class CreateOrdersIn(_Model):
     note: str | None = None
     tags: str = ""
     test: bool = False
+
+
+class BurstIn(_Model):
+    """A flash sale: ``orders`` generated orders, as fast as possible or paced."""
+
+    orders: int = Field(ge=1, le=100_000)
+    per_second: float = Field(default=0.0, ge=0, le=100_000)
+    """0 = as fast as the sandbox can create them; otherwise this many orders per second."""
+    payment: Literal["paid", "authorized", "pending", "partially_paid"] | None = None
 
 
 class LineQuantityIn(_Model):
@@ -288,6 +302,40 @@ def build_control_router(sandbox: ShopifySandbox) -> APIRouter:
                 return {"orders": [order_json(o) for o in created]}
         except StateError as exc:
             raise state_error(exc) from None
+
+    @router.post("/burst")
+    async def burst(body: BurstIn) -> dict[str, Any]:
+        """Place generated orders like a flash sale; each fires ``orders/create`` (and
+        ``orders/paid`` when paid) at once. Answers when the last one is placed, with the
+        ids only (no rendering), so the call itself stays cheap."""
+        ids: list[int] = []
+        loop = asyncio.get_running_loop()
+        started, wall = loop.time(), time.time()
+        try:
+            while len(ids) < body.orders:
+                if body.per_second > 0:
+                    due = min(body.orders, int((loop.time() - started) * body.per_second) + 1)
+                else:
+                    due = min(body.orders, len(ids) + BURST_SLICE)
+                with sandbox.state.lock:
+                    while len(ids) < due:
+                        ids.append(sandbox.stream.new_order(body.payment).id)
+                if len(ids) >= body.orders:
+                    break
+                if body.per_second > 0:
+                    # Sleep until the next order is due; pushes go out meanwhile.
+                    wake = started + len(ids) / body.per_second
+                    await asyncio.sleep(max(0.0, wake - loop.time()))
+                else:
+                    await asyncio.sleep(0)  # let the first pushes leave while creating more
+        except StateError as exc:
+            raise state_error(exc) from None
+        return {
+            "orders": len(ids),
+            "ids": ids,
+            "started_at": wall,
+            "seconds": round(loop.time() - started, 4),
+        }
 
     @router.get("/orders/{order_id}")
     async def get_order(order_id: int) -> dict[str, Any]:

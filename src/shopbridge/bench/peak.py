@@ -1,0 +1,698 @@
+"""`bench peak`: a flash sale end to end, measured from the platform's push to the ERP's
+acknowledgement.
+
+Topology (one machine, real processes, real HTTP everywhere)::
+
+    K Shopify sandboxes ──orders/create webhooks──▶ ShopBridge `serve --no-sync`
+        (one subprocess,                             (subprocess: push intake, outbox,
+         one event loop)                              in-process webhook dispatcher)
+                                                          │ Standard Webhooks
+                                                          ▼
+                                                     ERP sink (subprocess, `erp-sink`)
+
+The bench process only orchestrates: it starts everything on a fresh temporary data dir
+(SQLite unless `SHOPBRIDGE_DATABASE_URL` is set), connects K shops through the API, subscribes
+each sandbox's `orders/create` webhook to ShopBridge and one webhook endpoint to the sink, asks
+every sandbox for its share of the burst at once (`POST /_sandbox/burst`), then waits until the
+sink has every order. Times are wall-clock `time.time()` values taken by the sandboxes (first
+send of an order's push) and the sink (first receipt of its event), all on this machine.
+
+From the same run it measures the bare FastAPI-parse baseline: a FastAPI app with one route
+that does only what any push receiver must (read the body, verify the Shopify HMAC, map the
+order to the unified model — the connector's own `verify_push`), fed the same recorded push
+bodies and headers through its ASGI interface, so neither sockets nor a database count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform as host_platform
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from shopbridge import __version__
+
+SandboxHosting = Literal["process", "threads"]
+MAX_ORDERS_PER_SHOP = 10_000
+"""A sandbox keeps the history of its last 10,000 pushes: the bench reads send times there."""
+API_VERSION = "2026-10"
+WARMUP_ORDERS_PER_SHOP = 2
+PUSH_TOPIC = "orders/create"
+
+
+@dataclass(frozen=True)
+class PeakOptions:
+    orders: int = 2000
+    shops: int = 3
+    rate: float = 0.0
+    """Orders per second across all shops; 0 = every sandbox creates its share at once."""
+    sandboxes: SandboxHosting = "process"
+    """Where the sandboxes run: one subprocess (one event loop) or threads in this process."""
+    drain_timeout: float = 60.0
+    """An order not at the sink this long after the sink last made progress is lost."""
+    baseline_requests: int = 3000
+    server_command: Sequence[str] = ()
+    """Replaces `python` for the ShopBridge subprocess (e.g. `python -m cProfile -o F`)."""
+    keep_dir: bool = False
+    """Keep the temporary directory (logs, databases) and report where it is."""
+
+
+# -- small helpers -------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (q in 0..100)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _ms(values: Sequence[float]) -> dict[str, float | None]:
+    def r(x: float | None) -> float | None:
+        return None if x is None else round(x, 1)
+
+    return {
+        "p50": r(percentile(values, 50)),
+        "p95": r(percentile(values, 95)),
+        "p99": r(percentile(values, 99)),
+        "max": r(max(values) if values else None),
+    }
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso).astimezone(UTC).timestamp()
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+# -- the sandboxes -------------------------------------------------------------------------
+
+
+def sandbox_specs(shops: int, run_id: str) -> list[dict[str, Any]]:
+    """Options of the K sandboxes: own domain, token, app secret and random seed each."""
+    return [
+        {
+            "access_token": f"shpat_peak_{i}_{run_id}",
+            "app_secret": f"peak-app-secret-{i}-{run_id}",
+            "shop_domain": f"peak-{i}-{run_id}.myshopify.com",
+            "shop_name": f"Peak shop {i}",
+            "seed": 0,
+            "random_seed": 7000 + i,
+        }
+        for i in range(shops)
+    ]
+
+
+async def _serve_sandboxes(specs: list[dict[str, Any]]) -> None:
+    """Serve K sandboxes from one event loop; print their URLs as one JSON line; run until
+    stdin closes or SIGTERM/SIGINT arrives."""
+    import uvicorn
+
+    from shopbridge.sandbox.shopify import ShopifySandboxOptions, create_app
+
+    servers: list[tuple[uvicorn.Server, socket.socket]] = []
+    for spec in specs:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        config = uvicorn.Config(
+            create_app(ShopifySandboxOptions(**spec)),
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=2,
+        )
+        servers.append((uvicorn.Server(config), sock))
+    tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
+    while not all(server.started for server, _ in servers):
+        if any(task.done() for task in tasks):
+            raise SystemExit("a sandbox did not start")
+        await asyncio.sleep(0.01)
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for server, _ in servers:
+            server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+
+    def watch_stdin() -> None:
+        sys.stdin.read()  # EOF: the bench went away
+        loop.call_soon_threadsafe(stop)
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    urls = [f"http://127.0.0.1:{sock.getsockname()[1]}" for _, sock in servers]
+    print(json.dumps({"urls": urls}), flush=True)
+    await asyncio.gather(*tasks)
+
+
+@dataclass
+class _Processes:
+    """Everything the run started, stopped in reverse order."""
+
+    workdir: Path
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    logs: list[IO[bytes]] = field(default_factory=list)
+    threads: list[Any] = field(default_factory=list)
+
+    def spawn(
+        self, name: str, argv: list[str], env: Mapping[str, str], *, pipe: bool = False
+    ) -> subprocess.Popen[bytes]:
+        log = (self.workdir / f"{name}.log").open("wb")
+        self.logs.append(log)
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            argv,
+            env=dict(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE if pipe else log,
+            stderr=log,
+        )
+        self.procs.append((name, proc))
+        return proc
+
+    def log_tail(self, name: str, lines: int = 5) -> str:
+        path = self.workdir / f"{name}.log"
+        if not path.exists():
+            return ""
+        text = path.read_text(errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:])
+
+    def stop(self) -> None:
+        for server in reversed(self.threads):
+            server.stop()
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    if proc.stdin is not None:
+                        proc.stdin.close()
+                proc.send_signal(signal.SIGINT)
+        for _name, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        for log in self.logs:
+            log.close()
+
+
+async def _wait_http(client: httpx.AsyncClient, url: str, proc: _Processes, name: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for pname, p in proc.procs:
+            if pname == name and p.poll() is not None:
+                raise RuntimeError(f"{name} exited at start: {proc.log_tail(name)}")
+        try:
+            if (await client.get(url, timeout=2)).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{name} did not answer at {url} within 60 s: {proc.log_tail(name)}")
+
+
+def _check(response: httpx.Response, what: str) -> dict[str, Any]:
+    if response.status_code >= 300:
+        raise RuntimeError(f"{what}: HTTP {response.status_code} {response.text[:300]}")
+    body = response.json()
+    if not isinstance(body, dict):
+        raise RuntimeError(f"{what}: unexpected answer {response.text[:200]}")
+    return body
+
+
+# -- the baseline ---------------------------------------------------------------------------
+
+
+def bare_push_app(verify: Callable[[Mapping[str, str], bytes], Sequence[Any]]) -> FastAPI:
+    """A bare FastAPI app that parses a push exactly like ShopBridge's intake does before
+    touching the database: `verify(headers, body)` is the connector's `verify_push`."""
+    app = FastAPI()
+
+    @app.post("/push")
+    async def push(request: Request) -> JSONResponse:
+        messages = verify(request.headers, await request.body())
+        return JSONResponse({"accepted": len(messages)})
+
+    return app
+
+
+async def _asgi_post(app: FastAPI, body: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/push",
+        "raw_path": b"/push",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 80),
+    }
+    sent = False
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Mapping[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+
+    await app(scope, receive, send)
+    return status
+
+
+async def fastapi_parse_baseline(
+    samples: Sequence[tuple[Mapping[str, str], bytes]],
+    *,
+    shop_id: str,
+    platform_shop_id: str,
+    credentials: Mapping[str, str],
+    requests: int,
+) -> dict[str, Any]:
+    """Pushes per second a bare FastAPI app parses (HMAC + JSON + mapping to the unified
+    order), called through ASGI with the recorded push bodies, one after another."""
+    from shopbridge.connectors import ShopContext
+    from shopbridge.connectors.registry import connector_class
+
+    connector = connector_class("shopify")(
+        ShopContext(
+            shop_id=shop_id, platform_shop_id=platform_shop_id, credentials=dict(credentials)
+        )
+    )
+    try:
+        app = bare_push_app(connector.verify_push)
+        prepared = [
+            (body, [(k.lower().encode(), v.encode()) for k, v in headers.items()])
+            for headers, body in samples
+        ]
+        for body, headers in prepared[:50]:  # warm-up, as the real server had
+            if await _asgi_post(app, body, headers) != 200:
+                raise RuntimeError("the bare FastAPI app refused a recorded push")
+        started = time.perf_counter()
+        for i in range(requests):
+            body, headers = prepared[i % len(prepared)]
+            await _asgi_post(app, body, headers)
+        elapsed = time.perf_counter() - started
+    finally:
+        await connector.aclose()
+    return {
+        "fastapi_parse_per_s": round(requests / elapsed, 1),
+        "requests": requests,
+        "distinct_bodies": len(prepared),
+        "method": "bare FastAPI app, one route: read body, verify Shopify HMAC, map to the "
+        "unified Order (the connector's verify_push); called via ASGI in the bench process, "
+        "sequentially, no sockets, no database",
+    }
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+async def run_peak(options: PeakOptions) -> dict[str, Any]:
+    if options.shops < 1:
+        raise ValueError("--shops must be at least 1")
+    if options.orders < options.shops:
+        raise ValueError("--orders must be at least --shops (one order per shop)")
+    if options.orders > MAX_ORDERS_PER_SHOP * options.shops:
+        raise ValueError(
+            f"at most {MAX_ORDERS_PER_SHOP} orders per shop (the sandbox keeps that many "
+            "pushes); raise --shops"
+        )
+    from shopbridge.delivery.signing import generate_secret
+
+    workdir = Path(tempfile.mkdtemp(prefix="shopbridge-peak-"))
+    run_id = secrets.token_hex(3)
+    admin_key = "sbk_peak_" + secrets.token_urlsafe(24)
+    sink_secret = generate_secret()
+    api_port, sink_port = _free_port(), _free_port()
+    api = f"http://127.0.0.1:{api_port}"
+    sink = f"http://127.0.0.1:{sink_port}"
+    external_db = os.environ.get("SHOPBRIDGE_DATABASE_URL") or None
+
+    env = dict(os.environ)
+    env["SHOPBRIDGE_DATA_DIR"] = str(workdir / "data")
+    env["SHOPBRIDGE_ADMIN_KEY"] = admin_key
+    env.setdefault("SHOPBRIDGE_LOG_LEVEL", "WARNING")
+    env["PYTHONUNBUFFERED"] = "1"
+    cli = [sys.executable, "-m", "shopbridge.cli"]
+    server_python = list(options.server_command) or [sys.executable]
+
+    specs = sandbox_specs(options.shops, run_id)
+    procs = _Processes(workdir)
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    try:
+        procs.spawn(
+            "erp-sink",
+            [
+                *cli,
+                "erp-sink",
+                "--port",
+                str(sink_port),
+                "--secret",
+                sink_secret,
+                "--store",
+                str(workdir / "erp-sink.db"),
+                "--allow-reset",
+            ],
+            env,
+        )
+        procs.spawn(
+            "shopbridge",
+            [
+                *server_python,
+                "-m",
+                "shopbridge.cli",
+                "serve",
+                "--no-sync",
+                "--migrate",
+                "--port",
+                str(api_port),
+            ],
+            env,
+        )
+        if options.sandboxes == "process":
+            child = procs.spawn(
+                "sandboxes",
+                [sys.executable, "-m", "shopbridge.bench.peak", "sandboxes", json.dumps(specs)],
+                env,
+                pipe=True,
+            )
+            assert child.stdout is not None
+            line = await asyncio.to_thread(child.stdout.readline)
+            if not line:
+                raise RuntimeError(f"the sandboxes did not start: {procs.log_tail('sandboxes')}")
+            sandbox_urls = list(json.loads(line)["urls"])
+        else:
+            from shopbridge.sandbox.common.runner import start_in_thread
+            from shopbridge.sandbox.shopify import ShopifySandboxOptions, create_app
+
+            for spec in specs:
+                procs.threads.append(start_in_thread(create_app(ShopifySandboxOptions(**spec))))
+            sandbox_urls = [server.base_url for server in procs.threads]
+
+        async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
+            await _wait_http(client, f"{sink}/stats", procs, "erp-sink")
+            await _wait_http(client, f"{api}/readyz", procs, "shopbridge")
+
+            # -- wiring: shops, platform webhooks, one endpoint to the ERP sink ------------
+            shop_ids: list[str] = []
+            for i, (spec, url) in enumerate(zip(specs, sandbox_urls, strict=True)):
+                shop = _check(
+                    await client.post(
+                        f"{api}/v1/shops",
+                        headers=headers,
+                        json={
+                            "platform": "shopify",
+                            "platform_shop_id": spec["shop_domain"],
+                            "display_name": f"bench peak {i}",
+                            "credentials": {
+                                "access_token": spec["access_token"],
+                                "app_secret": spec["app_secret"],
+                            },
+                            "settings": {"base_url": url},
+                        },
+                    ),
+                    "connect shop",
+                )
+                shop_ids.append(str(shop["id"]))
+                _check(
+                    await client.post(
+                        f"{url}/admin/api/{API_VERSION}/webhooks.json",
+                        headers={"X-Shopify-Access-Token": spec["access_token"]},
+                        json={
+                            "webhook": {
+                                "topic": PUSH_TOPIC,
+                                "address": f"{api}/v1/push/shopify/{shop['id']}",
+                                "format": "json",
+                            }
+                        },
+                    ),
+                    "subscribe sandbox webhook",
+                )
+            endpoint = _check(
+                await client.post(
+                    f"{api}/v1/webhook-endpoints",
+                    headers=headers,
+                    json={
+                        "url": f"{sink}/webhooks",
+                        "secret": sink_secret,
+                        "description": f"bench peak {run_id}",
+                        "shop_ids": shop_ids,
+                    },
+                ),
+                "create webhook endpoint",
+            )
+            try:
+                # -- warm-up: a few orders through the whole path, then a clean sink ------
+                warm = await _burst(client, sandbox_urls, WARMUP_ORDERS_PER_SHOP * len(specs), 0)
+                await _wait_sink(client, sink, sum(len(ids) for ids in warm), 30.0)
+                _check(await client.post(f"{sink}/_reset"), "reset sink")
+
+                # -- the burst -----------------------------------------------------------
+                burst_started = time.time()
+                created = await _burst(client, sandbox_urls, options.orders, options.rate)
+                burst_created = time.time()
+                await _wait_sink(client, sink, options.orders, options.drain_timeout)
+                drained = time.time()
+                stats = _check(await client.get(f"{sink}/stats"), "sink stats")
+
+                # -- what happened, per order ----------------------------------------------
+                arrivals: dict[tuple[str, str], float] = {}
+                after = 0
+                while True:
+                    page = _check(
+                        await client.get(
+                            f"{sink}/events", params={"after": after, "limit": 10_000}
+                        ),
+                        "sink events",
+                    )
+                    for event in page["data"]:
+                        key = (str(event["shop_id"]), str(event["platform_order_id"]))
+                        arrivals.setdefault(key, float(event["first_received_at"]))
+                    if not page["data"]:
+                        break
+                    after = int(page["next"])
+                first_push: dict[tuple[str, str], float] = {}
+                push_starts: list[float] = []
+                push_ends: list[float] = []
+                push_ms: list[float] = []
+                failed_attempts = 0
+                samples: list[tuple[Mapping[str, str], bytes]] = []
+                for shop_id, url, ids in zip(shop_ids, sandbox_urls, created, strict=True):
+                    wanted = {str(i) for i in ids}
+                    records = _check(
+                        await client.get(
+                            f"{url}/_sandbox/pushes",
+                            params={"topic": PUSH_TOPIC, "limit": 10_000},
+                        ),
+                        "sandbox pushes",
+                    )["pushes"]
+                    for record in records:
+                        order_id = str(record["meta"]["order_id"])
+                        if order_id not in wanted or not record["attempts"]:
+                            continue
+                        attempts = record["attempts"]
+                        start = _epoch(attempts[0]["started_at"])
+                        key = (shop_id, order_id)
+                        first_push[key] = min(start, first_push.get(key, start))
+                        push_starts.append(start)
+                        for attempt in attempts:
+                            if attempt["ok"]:
+                                push_ms.append(float(attempt["duration_ms"]))
+                                push_ends.append(
+                                    _epoch(attempt["started_at"]) + attempt["duration_ms"] / 1000
+                                )
+                            else:
+                                failed_attempts += 1
+                    if not samples:
+                        recorded = _check(
+                            await client.get(
+                                f"{url}/_sandbox/pushes",
+                                params={"topic": PUSH_TOPIC, "limit": 200, "include_body": True},
+                            ),
+                            "sandbox push bodies",
+                        )["pushes"]
+                        samples = [(r["headers"], r["body"].encode()) for r in recorded]
+            finally:
+                if external_db:  # leave a shared database as it was found
+                    await client.delete(
+                        f"{api}/v1/webhook-endpoints/{endpoint['id']}", headers=headers
+                    )
+                    for shop_id in shop_ids:
+                        await client.post(f"{api}/v1/shops/{shop_id}/disconnect", headers=headers)
+
+        ordered = sum(len(ids) for ids in created)
+        pushed = set(first_push)
+        arrived = {key: t for key, t in arrivals.items() if key in pushed}
+        latencies = [(arrived[key] - first_push[key]) * 1000 for key in arrived]
+        first_sent = min(first_push.values()) if first_push else burst_started
+        last_ack = max(arrived.values()) if arrived else drained
+        span = max(last_ack - first_sent, 1e-9)
+        push_span = max((max(push_ends) - min(push_starts)) if push_ends else 0.0, 1e-9)
+
+        baseline = await fastapi_parse_baseline(
+            samples,
+            shop_id=shop_ids[0],
+            platform_shop_id=specs[0]["shop_domain"],
+            credentials={
+                "access_token": specs[0]["access_token"],
+                "app_secret": specs[0]["app_secret"],
+            },
+            requests=options.baseline_requests,
+        )
+        orders_per_s = round(len(arrived) / span, 1) if arrived else 0.0
+        database = "postgresql" if external_db and "postgres" in external_db else "sqlite"
+        return {
+            "scenario": "peak",
+            "orders": options.orders,
+            "shops": options.shops,
+            "rate": options.rate or "burst",
+            "orders_created": ordered,
+            "orders_pushed": len(pushed),
+            "orders_received": len(arrived),
+            "orders_per_s": orders_per_s,
+            "lost": len(pushed) - len(arrived),
+            "not_pushed": ordered - len(pushed),
+            "duplicates": int(stats["duplicates"]),
+            "events": int(stats["distinct"]),
+            "deliveries_received": int(stats["received"]),
+            "rejected_by_sink": int(stats["rejected"]),
+            "latency_ms": _ms(latencies),
+            "seconds": {
+                "push_to_last_ack": round(span, 3),
+                "burst_creation": round(burst_created - burst_started, 3),
+                "wait_for_sink": round(drained - burst_created, 3),
+            },
+            "push_acks_per_s": round(len(push_ms) / push_span, 1) if push_ms else 0.0,
+            "push_response_ms": _ms(push_ms),
+            "push_failed_attempts": failed_attempts,
+            "baseline": baseline,
+            "ratio_to_baseline": round(orders_per_s / baseline["fastapi_parse_per_s"], 3),
+            "topology": {
+                "shopbridge": "subprocess: shopbridge serve --no-sync (API + in-process "
+                f"webhook dispatcher), {database}",
+                "erp_sink": "subprocess: shopbridge erp-sink (SQLite store)",
+                "sandboxes": f"{options.shops} Shopify sandboxes "
+                + (
+                    "in one subprocess (one event loop)"
+                    if options.sandboxes == "process"
+                    else "as threads of the bench process"
+                ),
+                "bench": "this process: wiring, polling the sink, the baseline after the burst",
+                "warmup_orders": WARMUP_ORDERS_PER_SHOP * options.shops,
+                "cpus": os.cpu_count(),
+            },
+            "database": database,
+            "shopbridge": __version__,
+            "python": host_platform.python_version(),
+            "machine": host_platform.machine(),
+            **({"workdir": str(workdir)} if options.keep_dir else {}),
+        }
+    finally:
+        procs.stop()
+        if not options.keep_dir:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _burst(
+    client: httpx.AsyncClient, sandboxes: Sequence[str], orders: int, rate: float
+) -> list[list[int]]:
+    """Every sandbox places its share at the same moment; returns the order ids per shop."""
+    shares = _split(orders, len(sandboxes))
+    per_shop_rate = rate / len(sandboxes) if rate > 0 else 0.0
+
+    async def one(url: str, count: int) -> list[int]:
+        if count == 0:
+            return []
+        answer = _check(
+            await client.post(
+                f"{url}/_sandbox/burst",
+                json={"orders": count, "per_second": per_shop_rate},
+                timeout=max(60.0, 2 * count / per_shop_rate if per_shop_rate else 60.0),
+            ),
+            "sandbox burst",
+        )
+        return [int(i) for i in answer["ids"]]
+
+    return list(await asyncio.gather(*(one(u, n) for u, n in zip(sandboxes, shares, strict=True))))
+
+
+async def _wait_sink(
+    client: httpx.AsyncClient, sink: str, expected: int, stall_timeout: float
+) -> int:
+    """Until the sink holds `expected` distinct events, or it made no progress for
+    `stall_timeout` seconds. Returns how many it holds."""
+    seen = -1
+    progressed = time.monotonic()
+    while True:
+        distinct = int(_check(await client.get(f"{sink}/stats"), "sink stats")["distinct"])
+        if distinct >= expected:
+            return distinct
+        now = time.monotonic()
+        if distinct != seen:
+            seen, progressed = distinct, now
+        elif now - progressed > stall_timeout:
+            return distinct
+        await asyncio.sleep(0.2)
+
+
+def main(argv: list[str]) -> None:
+    """`python -m shopbridge.bench.peak sandboxes SPECS_JSON`: the sandbox subprocess."""
+    if len(argv) != 2 or argv[0] != "sandboxes":
+        raise SystemExit("usage: python -m shopbridge.bench.peak sandboxes SPECS_JSON")
+    specs = json.loads(argv[1])
+    try:
+        import uvloop
+
+        uvloop.run(_serve_sandboxes(specs))
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
+        asyncio.run(_serve_sandboxes(specs))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,20 @@
+"""The catalogue of event types ShopBridge emits (outbox, webhooks and the event feed).
+
+Webhook endpoints filter on these names, so an unknown name in a filter is refused instead of
+silently matching nothing.
+"""
+
+from __future__ import annotations
+
+EVENT_TYPES: dict[str, str] = {
+    "order.created": "A platform order was seen for the first time.",
+    "order.updated": "An order changed without changing its unified status.",
+    "order.status_changed": "An order's unified status changed (`previous_status` says from what).",
+    "order.cancelled": "An order was cancelled on the platform.",
+    "webhook.endpoint_disabled": "A webhook endpoint was disabled after failing; `reason` says why.",
+    "webhook.test": "Sent only by `POST /v1/webhook-endpoints/{id}/test`; never in the feed.",
+}
+
+
+def is_known_event_type(name: str) -> bool:
+    return name in EVENT_TYPES

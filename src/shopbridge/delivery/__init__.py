@@ -1,0 +1,1 @@
+"""Delivery of outbox events to ERPs: feed sequencing, signed webhooks, retries, replay."""

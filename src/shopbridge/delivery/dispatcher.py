@@ -1,0 +1,585 @@
+"""The outbox dispatcher: sequences committed events, then delivers them to webhook endpoints.
+
+Guarantees, and how:
+- at least once: a delivery is claimed with a lease before it is sent and only marked
+  succeeded after a 2xx; a worker killed mid-send leaves the lease to expire and another
+  worker (or the same one restarted) sends it again with the same `webhook-id`;
+- per-order order: only the earliest pending delivery of an (endpoint, order) pair is ever a
+  candidate, so a later event of an order waits while an earlier one is pending, even while
+  it backs off; different orders and endpoints proceed in parallel;
+- no endpoint blocks another: each attempt is bounded by a timeout and each endpoint has its
+  own cap of requests in flight.
+Results are written back in batches, one transaction per batch, to spare SQLite's writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import httpx
+from prometheus_client import Counter as MetricCounter
+from prometheus_client import Histogram
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from shopbridge import __version__
+from shopbridge.config import Settings
+from shopbridge.core.time import utcnow
+from shopbridge.delivery.envelope import encode, event_body
+from shopbridge.delivery.schedule import RetrySchedule, parse_retry_after
+from shopbridge.delivery.signing import sign_headers
+from shopbridge.logging import get_logger
+from shopbridge.storage.crypto import SecretBox
+from shopbridge.storage.db import Database
+from shopbridge.storage.events import prune_events, sequence_committed
+from shopbridge.storage.tables import (
+    OutboxEventRow,
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
+)
+from shopbridge.storage.webhooks import (
+    FAILED,
+    PENDING,
+    SUCCEEDED,
+    disable_endpoint,
+    signing_secrets,
+)
+
+log = get_logger(__name__)
+EXCERPT_BYTES = 1024
+USER_AGENT = f"ShopBridge-Webhooks/{__version__}"
+
+DELIVERIES = MetricCounter(
+    "shopbridge_webhook_attempts_total", "Webhook attempts by outcome", ["outcome"]
+)
+DELIVERY_LATENCY = Histogram(
+    "shopbridge_webhook_delivery_seconds",
+    "From event creation to the endpoint's 2xx",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
+)
+EVENTS_SEQUENCED = MetricCounter(
+    "shopbridge_events_sequenced_total", "Events given a feed position"
+)
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    schedule: RetrySchedule = field(
+        default_factory=lambda: RetrySchedule.parse("5s,30s,2m,10m,30m,1h,2h,4h,8h,12h,24h,24h")
+    )
+    timeout: float = 15.0
+    disable_after: timedelta = timedelta(hours=120)
+    max_in_flight: int = 128
+    max_in_flight_per_endpoint: int = 32
+    poll_interval: float = 0.1
+    retention: timedelta = timedelta(days=30)
+    maintenance_interval: float = 60.0
+    lease_seconds: float | None = None
+
+    @property
+    def lease(self) -> timedelta:
+        """By default longer than any attempt can take, so a live attempt never loses its
+        claim; a crashed worker's claims are picked up again after this long."""
+        if self.lease_seconds is not None:
+            return timedelta(seconds=self.lease_seconds)
+        return timedelta(seconds=self.timeout * 2 + 10)
+
+
+def delivery_settings(settings: Settings) -> DeliverySettings:
+    return DeliverySettings(
+        schedule=RetrySchedule.parse(settings.webhook_retry_schedule),
+        timeout=settings.webhook_timeout_seconds,
+        disable_after=timedelta(hours=settings.webhook_disable_after_hours),
+        max_in_flight=settings.webhook_max_in_flight,
+        max_in_flight_per_endpoint=settings.webhook_max_in_flight_per_endpoint,
+        poll_interval=settings.delivery_poll_interval_seconds,
+        retention=timedelta(days=settings.event_retention_days),
+        lease_seconds=settings.webhook_lease_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class Job:
+    delivery_id: str
+    tenant_id: str
+    endpoint_id: str
+    event_id: str
+    attempts: int
+    url: str
+    secrets: tuple[str, ...]
+    body: bytes
+    event_created_at: datetime
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    status_code: int | None
+    error: str | None
+    excerpt: str | None
+    duration_ms: int
+    retry_after: timedelta | None
+    attempted_at: datetime
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+async def _read_excerpt(response: httpx.Response) -> str:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= EXCERPT_BYTES:
+            break
+    return b"".join(chunks)[:EXCERPT_BYTES].decode("utf-8", errors="replace")
+
+
+async def post_signed(
+    client: httpx.AsyncClient,
+    *,
+    url: str,
+    secrets: tuple[str, ...] | list[str],
+    message_id: str,
+    body: bytes,
+    limit_seconds: float,
+) -> AttemptResult:
+    """One attempt, never longer than `limit_seconds`, never raising: every failure becomes a
+    reason an operator can read."""
+    now = utcnow()
+    headers = sign_headers(secrets, message_id=message_id, timestamp=now, body=body)
+    headers["content-type"] = "application/json"
+    headers["user-agent"] = USER_AGENT
+    started = time.perf_counter()
+    status: int | None = None
+    error: str | None = None
+    excerpt: str | None = None
+    retry_after: timedelta | None = None
+    try:
+        async with asyncio.timeout(limit_seconds):
+            async with client.stream("POST", url, content=body, headers=headers) as response:
+                status = response.status_code
+                retry_after = parse_retry_after(response.headers.get("retry-after"), now)
+                excerpt = await _read_excerpt(response)
+        if status is not None and 300 <= status < 400:
+            error = f"answered {status} (redirects are not followed; update the endpoint URL)"
+        elif status is not None and not 200 <= status < 300:
+            error = f"answered HTTP {status}"
+    except TimeoutError:
+        error = f"no answer within {limit_seconds:g} s"
+    except httpx.TimeoutException:
+        error = f"no answer within {limit_seconds:g} s"
+    except httpx.ConnectError as exc:
+        error = f"cannot connect: {exc}" if str(exc) else "cannot connect"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    duration = int((time.perf_counter() - started) * 1000)
+    return AttemptResult(status, error, excerpt, duration, retry_after, now)
+
+
+@dataclass
+class Dispatcher:
+    db: Database
+    box: SecretBox
+    settings: DeliverySettings = field(default_factory=DeliverySettings)
+    client: httpx.AsyncClient | None = None
+    worker_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+    )
+    rng: random.Random = field(default_factory=random.Random)
+    tenant_ids: frozenset[str] | None = None  # deliver only these tenants' (tests, tools)
+
+    def __post_init__(self) -> None:
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._per_endpoint: Counter[str] = Counter()
+        self._done: list[tuple[Job, AttemptResult]] = []
+        self._wake = asyncio.Event()
+        self._next_maintenance = 0.0
+        self._own_client = self.client is None
+
+    # -- loop ------------------------------------------------------------------------------
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        log.info("dispatcher_started", worker=self.worker_id)
+        try:
+            while not stop.is_set():
+                try:
+                    progressed = await self.step()
+                except Exception as exc:  # keep delivering; the cause is logged by type
+                    log.error(
+                        "dispatch_cycle_failed", error_type=type(exc).__name__, error=str(exc)[:200]
+                    )
+                    progressed = False
+                if not progressed:
+                    self._wake.clear()
+                    waiters = [
+                        asyncio.ensure_future(stop.wait()),
+                        asyncio.ensure_future(self._wake.wait()),
+                    ]
+                    await asyncio.wait(
+                        waiters,
+                        timeout=self.settings.poll_interval,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    for w in waiters:
+                        w.cancel()
+            await self._finish_inflight()
+        finally:
+            await self.close()
+            log.info("dispatcher_stopped", worker=self.worker_id)
+
+    async def close(self) -> None:
+        if self._own_client and self.client is not None:
+            await self.client.aclose()
+            self.client = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self.client is None:
+            self.client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.settings.timeout),
+                follow_redirects=False,
+                limits=httpx.Limits(
+                    max_connections=self.settings.max_in_flight,
+                    max_keepalive_connections=self.settings.max_in_flight,
+                ),
+            )
+        return self.client
+
+    async def step(self) -> bool:
+        """One round: record finished attempts, sequence new events, start due deliveries."""
+        progressed = False
+        if self._done:
+            await self._record()
+            progressed = True
+        if await self.sequence():
+            progressed = True
+        if await self._claim_and_start():
+            progressed = True
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._next_maintenance:
+            self._next_maintenance = loop.time() + self.settings.maintenance_interval
+            await self.maintenance()
+        return progressed
+
+    async def drain(self, *, max_rounds: int = 10_000) -> None:
+        """For tests and tools: run until nothing is in flight and nothing is due now."""
+        for _ in range(max_rounds):
+            progressed = await self.step()
+            if self._inflight:
+                await asyncio.wait(
+                    list(self._inflight.values()), return_when=asyncio.FIRST_COMPLETED
+                )
+                continue
+            if not progressed and not self._done:
+                return
+
+    async def _finish_inflight(self) -> None:
+        if self._inflight:
+            await asyncio.wait(list(self._inflight.values()), timeout=self.settings.timeout + 1)
+        if self._done:
+            await self._record()
+
+    # -- sequencing ------------------------------------------------------------------------
+
+    async def sequence(self) -> int:
+        events = await sequence_committed(self.db)
+        EVENTS_SEQUENCED.inc(len(events))
+        return len(events)
+
+    # -- claiming --------------------------------------------------------------------------
+
+    async def _candidates(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+        earlier = aliased(WebhookDeliveryRow)
+        blocked = exists().where(
+            earlier.endpoint_id == WebhookDeliveryRow.endpoint_id,
+            earlier.ordering_key == WebhookDeliveryRow.ordering_key,
+            earlier.state == PENDING,
+            earlier.position < WebhookDeliveryRow.position,
+        )
+        stmt = (
+            select(WebhookDeliveryRow.id, WebhookDeliveryRow.endpoint_id)
+            .where(
+                WebhookDeliveryRow.state == PENDING,
+                WebhookDeliveryRow.next_attempt_at <= now,
+                or_(
+                    WebhookDeliveryRow.lease_expires_at.is_(None),
+                    WebhookDeliveryRow.lease_expires_at < now,
+                ),
+                ~blocked,
+            )
+            .order_by(WebhookDeliveryRow.position)
+            .limit(limit)
+        )
+        if self.tenant_ids is not None:
+            stmt = stmt.where(WebhookDeliveryRow.tenant_id.in_(self.tenant_ids))
+        async with self.db.read() as session:
+            return [(r.id, r.endpoint_id) for r in (await session.execute(stmt)).all()]
+
+    async def _claim_and_start(self) -> int:
+        capacity = self.settings.max_in_flight - len(self._inflight)
+        if capacity <= 0:
+            return 0
+        now = utcnow()
+        chosen: list[str] = []
+        budget = Counter(self._per_endpoint)
+        for delivery_id, endpoint_id in await self._candidates(now, capacity * 2):
+            if (
+                delivery_id in self._inflight
+                or budget[endpoint_id] >= self.settings.max_in_flight_per_endpoint
+            ):
+                continue
+            budget[endpoint_id] += 1
+            chosen.append(delivery_id)
+            if len(chosen) >= capacity:
+                break
+        if not chosen:
+            return 0
+        jobs = await self._claim(chosen, now)
+        for job in jobs:
+            self._per_endpoint[job.endpoint_id] += 1
+            self._inflight[job.delivery_id] = asyncio.create_task(
+                self._attempt(job), name=f"deliver-{job.delivery_id}"
+            )
+        return len(jobs)
+
+    async def _claim(self, ids: list[str], now: datetime) -> list[Job]:
+        expires = now + self.settings.lease
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(WebhookDeliveryRow)
+                .where(
+                    WebhookDeliveryRow.id.in_(ids),
+                    WebhookDeliveryRow.state == PENDING,
+                    or_(
+                        WebhookDeliveryRow.lease_expires_at.is_(None),
+                        WebhookDeliveryRow.lease_expires_at < now,
+                    ),
+                )
+                .values(lease_owner=self.worker_id, lease_expires_at=expires)
+            )
+            rows = (
+                await session.execute(
+                    select(WebhookDeliveryRow, OutboxEventRow, WebhookEndpointRow)
+                    .join(OutboxEventRow, OutboxEventRow.id == WebhookDeliveryRow.event_id)
+                    .join(
+                        WebhookEndpointRow, WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id
+                    )
+                    .where(
+                        WebhookDeliveryRow.id.in_(ids),
+                        and_(
+                            WebhookDeliveryRow.lease_owner == self.worker_id,
+                            WebhookDeliveryRow.lease_expires_at == expires,
+                        ),
+                    )
+                    .order_by(WebhookDeliveryRow.position)
+                )
+            ).all()
+        secrets: dict[str, tuple[str, ...]] = {}
+        bodies: dict[tuple[str, bool], bytes] = {}
+        jobs: list[Job] = []
+        for delivery, event, endpoint in rows:
+            if endpoint.id not in secrets:
+                secrets[endpoint.id] = tuple(signing_secrets(self.box, endpoint, now))
+            key = (event.id, endpoint.pii_allowed)
+            if key not in bodies:
+                bodies[key] = encode(event_body(event, reveal=endpoint.pii_allowed))
+            jobs.append(
+                Job(
+                    delivery.id,
+                    delivery.tenant_id,
+                    endpoint.id,
+                    event.id,
+                    delivery.attempts,
+                    endpoint.url,
+                    secrets[endpoint.id],
+                    bodies[key],
+                    event.created_at,
+                )
+            )
+        return jobs
+
+    async def _attempt(self, job: Job) -> None:
+        try:
+            result = await post_signed(
+                self._http(),
+                url=job.url,
+                secrets=job.secrets,
+                message_id=job.event_id,
+                body=job.body,
+                limit_seconds=self.settings.timeout,
+            )
+        except Exception as exc:  # a bug here must not lose the delivery: it retries
+            result = AttemptResult(
+                None, f"internal error: {type(exc).__name__}", None, 0, None, utcnow()
+            )
+        self._done.append((job, result))
+        self._wake.set()
+
+    # -- recording -------------------------------------------------------------------------
+
+    async def _record(self) -> None:
+        batch, self._done = self._done, []
+        for job, _ in batch:
+            self._inflight.pop(job.delivery_id, None)
+            self._per_endpoint[job.endpoint_id] -= 1
+        now = utcnow()
+        async with self.db.transaction() as session:
+            session.add_all(
+                WebhookAttemptRow(
+                    delivery_id=job.delivery_id,
+                    tenant_id=job.tenant_id,
+                    endpoint_id=job.endpoint_id,
+                    attempted_at=result.attempted_at,
+                    status_code=result.status_code,
+                    error=result.error,
+                    response_excerpt=result.excerpt,
+                    duration_ms=result.duration_ms,
+                )
+                for job, result in batch
+            )
+            succeeded_endpoints: set[str] = set()
+            failed_endpoints: dict[str, str] = {}
+            gone: dict[str, str] = {}
+            for job, result in batch:
+                if result.ok:
+                    DELIVERIES.labels("succeeded").inc()
+                    DELIVERY_LATENCY.observe(max((now - job.event_created_at).total_seconds(), 0))
+                    succeeded_endpoints.add(job.endpoint_id)
+                    await session.execute(
+                        update(WebhookDeliveryRow)
+                        .where(WebhookDeliveryRow.id == job.delivery_id)
+                        .values(
+                            state=SUCCEEDED,
+                            attempts=job.attempts + 1,
+                            delivered_at=result.attempted_at,
+                            last_attempt_at=result.attempted_at,
+                            last_status_code=result.status_code,
+                            last_error=None,
+                            last_response=result.excerpt,
+                            lease_owner=None,
+                            lease_expires_at=None,
+                        )
+                    )
+                    continue
+                reason = result.error or "failed"
+                failed_endpoints[job.endpoint_id] = reason
+                attempts = job.attempts + 1
+                if result.status_code == 410:
+                    DELIVERIES.labels("gone").inc()
+                    gone[job.endpoint_id] = "the endpoint answered 410 Gone"
+                    state, next_at, error = FAILED, now, f"{reason}: endpoint disabled"
+                else:
+                    delay = self.settings.schedule.next_delay(
+                        attempts, retry_after=result.retry_after, rng=self.rng
+                    )
+                    if delay is None:
+                        DELIVERIES.labels("dead").inc()
+                        state, next_at, error = (
+                            FAILED,
+                            now,
+                            f"gave up after {attempts} attempts: {reason}",
+                        )
+                    else:
+                        DELIVERIES.labels("retry").inc()
+                        state, next_at, error = PENDING, now + delay, reason
+                await session.execute(
+                    update(WebhookDeliveryRow)
+                    .where(
+                        WebhookDeliveryRow.id == job.delivery_id,
+                        WebhookDeliveryRow.state == PENDING,
+                        WebhookDeliveryRow.lease_owner == self.worker_id,
+                    )
+                    .values(
+                        state=state,
+                        attempts=attempts,
+                        next_attempt_at=next_at,
+                        last_attempt_at=result.attempted_at,
+                        last_status_code=result.status_code,
+                        last_error=error,
+                        last_response=result.excerpt,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                    )
+                )
+            await self._update_endpoints(session, succeeded_endpoints, failed_endpoints, gone, now)
+        for job, result in batch:
+            if not result.ok:
+                log.info(
+                    "webhook_attempt_failed",
+                    endpoint=job.endpoint_id,
+                    event_id=job.event_id,
+                    status=result.status_code,
+                    reason=result.error,
+                )
+
+    async def _update_endpoints(
+        self,
+        session: AsyncSession,
+        succeeded: set[str],
+        failed: dict[str, str],
+        gone: dict[str, str],
+        now: datetime,
+    ) -> None:
+        touched = succeeded | set(failed)
+        if not touched:
+            return
+        endpoints = (
+            await session.scalars(
+                select(WebhookEndpointRow).where(WebhookEndpointRow.id.in_(touched))
+            )
+        ).all()
+        for endpoint in endpoints:
+            if endpoint.id in succeeded:
+                endpoint.failing_since = None
+                endpoint.last_success_at = now
+            elif endpoint.failing_since is None:
+                endpoint.failing_since = now
+            if not endpoint.enabled:
+                continue
+            reason = gone.get(endpoint.id)
+            if (
+                reason is None
+                and endpoint.failing_since is not None
+                and now - endpoint.failing_since >= self.settings.disable_after
+            ):
+                hours = self.settings.disable_after.total_seconds() / 3600
+                reason = f"failing for more than {hours:g} h; last error: {failed.get(endpoint.id, 'unknown')}"
+            if reason is not None:
+                moved = await disable_endpoint(session, endpoint, reason, now)
+                log.warning(
+                    "webhook_endpoint_disabled",
+                    endpoint=endpoint.id,
+                    reason=reason,
+                    dead_lettered=moved,
+                )
+
+    # -- maintenance -----------------------------------------------------------------------
+
+    async def maintenance(self) -> None:
+        """Retention: events older than the configured period leave the feed."""
+        cutoff = utcnow() - self.settings.retention
+        async with self.db.transaction() as session:
+            removed = await prune_events(session, older_than=cutoff)
+        if removed:
+            log.info("events_pruned", removed=removed)
+        with contextlib.suppress(Exception):
+            await self._prune_idempotency_keys()
+
+    async def _prune_idempotency_keys(self) -> None:
+        try:
+            from shopbridge.storage.idempotency import delete_expired_idempotency_keys
+        except ImportError:  # pragma: no cover - during development only
+            return
+        async with self.db.transaction() as session:
+            await delete_expired_idempotency_keys(session, utcnow())

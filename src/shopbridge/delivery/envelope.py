@@ -1,0 +1,47 @@
+"""The JSON body of an event, identical in webhooks and the feed.
+
+Buyer fields are masked unless the reader may see them (a `pii:read` key, or a webhook
+endpoint explicitly allowed). The masked form is derived from the stored snapshot at send
+time, so a later change of the masking rules applies to redeliveries too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shopbridge.core import Order
+from shopbridge.storage.tables import OutboxEventRow
+
+
+def format_time(row: OutboxEventRow) -> str:
+    return row.created_at.isoformat().replace("+00:00", "Z")
+
+
+def event_data(payload: dict[str, Any], *, reveal: bool) -> dict[str, Any]:
+    data = dict(payload)
+    order = payload.get("order")
+    if isinstance(order, dict):
+        data["order"] = Order.model_validate(order).model_dump(
+            mode="json", exclude={"raw"}, context={"mask_pii": not reveal}
+        )
+    return data
+
+
+def event_body(row: OutboxEventRow, *, reveal: bool) -> dict[str, Any]:
+    data = event_data(row.payload, reveal=reveal)
+    if row.subject_version is not None:
+        data.setdefault("version", row.subject_version)
+    return {
+        "id": row.id,
+        "type": row.type,
+        "timestamp": format_time(row),
+        "tenant_id": row.tenant_id,
+        "shop_id": row.shop_id,
+        "cursor": str(row.position) if row.position is not None else None,
+        "data": data,
+    }
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
