@@ -8,10 +8,11 @@ sandbox's `/_sandbox/` control API. The suite itself is platform-neutral.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from starlette.types import ASGIApp
@@ -31,12 +32,29 @@ class NativeFacts:
     line_count: int
 
 
+@dataclass(frozen=True)
+class SandboxListing:
+    """A sellable unit as the sandbox itself holds it (read through the control API), to
+    check pulled listings against: addressed as `Listing`/`StockUpdate` address it."""
+
+    platform_listing_id: str
+    platform_sku_id: str | None
+    merchant_sku: str | None
+    quantity: int
+
+
+ShipmentState = Literal["unshipped", "partial", "shipped"]
+"""How much of an order the sandbox says has shipped."""
+
+
 class PlatformHarness(ABC):
     platform: str
     page_size: int = 3
     """Small pages, so a handful of orders spans several pages."""
     tracking_number: str = "SF1234567890123"
     """An SF Express tracking number the platform accepts (some validate the format)."""
+    unsupported_carrier: str
+    """A unified carrier code this platform does not take (refused before any call)."""
 
     def __init__(self) -> None:
         self.base_url = ""
@@ -99,6 +117,53 @@ class PlatformHarness(ABC):
     def malformed_payload(self) -> Any:
         """A native order payload the mapping must refuse (missing/garbled required field)."""
 
+    @abstractmethod
+    async def orders_of_every_kind(self) -> dict[str, str]:
+        """One order of each kind the sandbox can create (channels, test orders, trade
+        types, presale, pre-authorisation...): kind -> platform order id."""
+
+    @abstractmethod
+    async def paid_order(self, line_count: int = 1) -> str:
+        """A paid order with `line_count` lines (distinct products), nothing shipped."""
+
+    @abstractmethod
+    async def shipment_state(self, platform_order_id: str) -> ShipmentState:
+        """What the sandbox itself says has shipped of the order."""
+
+    # listings -----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def seed_listing(self, skus: Mapping[str, int], *, active: bool = True) -> str:
+        """Publish a listing with one sellable unit per merchant SKU code (code -> quantity)
+        and return its `platform_listing_id`. One code may give a listing without SKUs (an
+        item-level listing) where the platform has those. `active=False`: a listing that is
+        not for sale (draft, in stock), which `pull_listings` must not return."""
+
+    @abstractmethod
+    async def sandbox_listings(self) -> list[SandboxListing]:
+        """Every sellable unit of the shop's listings that are for sale, per the sandbox."""
+
+    async def sandbox_quantity(
+        self, platform_listing_id: str, platform_sku_id: str | None
+    ) -> int | None:
+        """The sellable quantity the sandbox holds for one unit (all locations together)."""
+        for listing in await self.sandbox_listings():
+            if (listing.platform_listing_id, listing.platform_sku_id) == (
+                platform_listing_id,
+                platform_sku_id,
+            ):
+                return listing.quantity
+        return None
+
+    def missing_stock_update(self, quantity: int) -> StockUpdate:
+        """A stock update, well formed for the platform, for a listing that does not exist
+        (so the platform itself must refuse it)."""
+        return StockUpdate(
+            platform_listing_id="8999999999999999999",
+            platform_sku_id="8999999999999999999",
+            quantity=quantity,
+        )
+
     # write-backs --------------------------------------------------------------------------
 
     @abstractmethod
@@ -111,7 +176,8 @@ class PlatformHarness(ABC):
 
     @abstractmethod
     async def stock_set(self, update: StockUpdate) -> int | None:
-        """The quantity the sandbox now holds for that listing."""
+        """The quantity the sandbox now holds for that listing (at the update's location, or
+        where the connector puts stock by default when the update names none)."""
 
     # faults -------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -14,7 +15,12 @@ from starlette.types import ASGIApp
 
 from shopbridge.connectors import ShopContext, StockUpdate
 from shopbridge.sandbox.shopify import ShopifySandboxOptions, create_app
-from tests.conformance.harness import NativeFacts, PlatformHarness
+from tests.conformance.harness import (
+    NativeFacts,
+    PlatformHarness,
+    SandboxListing,
+    ShipmentState,
+)
 
 TOKEN = "shpat_conformance_0001"
 SECRET = "conformance-app-secret"
@@ -23,6 +29,7 @@ SHOP = "conformance.myshopify.com"
 
 class ShopifyHarness(PlatformHarness):
     platform = "shopify"
+    unsupported_carrier = "ZTO"  # not on Shopify's tracking company list
 
     def create_app(self) -> ASGIApp:
         return create_app(
@@ -121,6 +128,91 @@ class ShopifyHarness(PlatformHarness):
     def malformed_payload(self) -> Any:
         return {"id": 1, "total_price": "not-money", "currency": "USD", "line_items": "nope"}
 
+    async def _place(self, **body: Any) -> str:
+        created = await self.call("POST", "/orders", json={"count": 1, **body})
+        return str(created["orders"][0]["id"])
+
+    async def orders_of_every_kind(self) -> dict[str, str]:
+        kinds = {
+            "web": await self._place(payment="paid", source_name="web"),
+            "pos": await self._place(payment="paid", source_name="pos"),
+            "draft_order": await self._place(payment="paid", source_name="shopify_draft_order"),
+            "mobile_app": await self._place(payment="paid", source_name="iphone"),
+            "test": await self._place(payment="paid", test=True),
+            "pending_payment": await self._place(payment="pending"),
+            "authorized": await self._place(payment="authorized"),
+            "partially_paid": await self._place(payment="partially_paid"),
+            "cancelled": await self._place(payment="paid"),
+            "archived": await self._place(payment="paid"),
+            "refunded": await self._place(payment="paid"),
+        }
+        await self.cancel(kinds["cancelled"])
+        await self.call("POST", f"/orders/{kinds['archived']}/fulfill")
+        await self.call("POST", f"/orders/{kinds['archived']}/close")
+        await self.refund(kinds["refunded"])
+        return kinds
+
+    async def _products(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = (await self.call("GET", "/products"))["products"]
+        return found
+
+    async def _primary_location(self) -> str:
+        state = await self.call("GET", "/state")
+        return str(state["locations"][0]["id"])
+
+    async def paid_order(self, line_count: int = 1) -> str:
+        primary = await self._primary_location()
+        variants = [
+            variant
+            for product in await self._products()
+            if product["status"] == "active"
+            for variant in product["variants"]
+            if any(
+                str(level["location_id"]) == primary and level["available"] >= 2
+                for level in variant["levels"]
+            )
+        ]
+        lines = [{"variant_id": v["id"], "quantity": 1} for v in variants[:line_count]]
+        assert len(lines) == line_count, "not enough stocked variants"
+        return await self._place(payment="paid", line_items=lines)
+
+    async def shipment_state(self, platform_order_id: str) -> ShipmentState:
+        order = (await self.call("GET", f"/orders/{platform_order_id}"))["order"]
+        states: dict[str | None, ShipmentState] = {
+            None: "unshipped",
+            "partial": "partial",
+            "fulfilled": "shipped",
+        }
+        return states[order["fulfillment_status"]]
+
+    async def seed_listing(self, skus: Mapping[str, int], *, active: bool = True) -> str:
+        product = await self.call(
+            "POST",
+            "/products",
+            json={
+                "title": f"Conformance {next(iter(skus))}",
+                "status": "active" if active else "draft",
+                "option_name": "Size",
+                "variants": [
+                    {"sku": code, "available": quantity} for code, quantity in skus.items()
+                ],
+            },
+        )
+        return str(product["product"]["id"])
+
+    async def sandbox_listings(self) -> list[SandboxListing]:
+        return [
+            SandboxListing(
+                platform_listing_id=str(product["id"]),
+                platform_sku_id=str(variant["inventory_item_id"]),
+                merchant_sku=variant["sku"] or None,
+                quantity=int(variant["available"]),
+            )
+            for product in await self._products()
+            if product["status"] == "active"
+            for variant in product["variants"]
+        ]
+
     async def shipments(self, platform_order_id: str) -> list[str]:
         found = await self.call("GET", "/shipments", params={"order_id": platform_order_id})
         items = found.get("shipments", found) if isinstance(found, dict) else found
@@ -138,18 +230,20 @@ class ShopifyHarness(PlatformHarness):
     async def stock_update(self) -> StockUpdate:
         item = (await self._inventory())[0]
         return StockUpdate(
-            platform_listing_id=str(item["variant_id"]),
+            platform_listing_id=str(item["product_id"]),
             platform_sku_id=str(item["inventory_item_id"]),
             quantity=7,
             location_id=str(item["levels"][0]["location_id"]),
         )
 
     async def stock_set(self, update: StockUpdate) -> int | None:
+        # Without a location the connector sets the first active location (the primary one).
+        location = update.location_id or await self._primary_location()
         for item in await self._inventory():
             if str(item["inventory_item_id"]) != update.platform_sku_id:
                 continue
             for level in item["levels"]:
-                if str(level["location_id"]) == update.location_id:
+                if str(level["location_id"]) == location:
                     return int(level["available"])
         return None
 

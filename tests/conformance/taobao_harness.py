@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import math
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,12 @@ from starlette.types import ASGIApp
 from shopbridge.connectors import ShopContext, StockUpdate
 from shopbridge.connectors.registry import connector_class
 from shopbridge.sandbox.taobao import app as taobao_sandbox
-from tests.conformance.harness import NativeFacts, PlatformHarness
+from tests.conformance.harness import (
+    NativeFacts,
+    PlatformHarness,
+    SandboxListing,
+    ShipmentState,
+)
 
 APP_KEY = "23456789"
 SECRET = "conformance-top-secret"
@@ -35,11 +41,33 @@ STATES = [
     {"type": "step", "step_trade_status": "FRONT_PAID_FINAL_NOPAID"},
     {"type": "step", "step_trade_status": "FRONT_NOPAID_FINAL_NOPAID"},
 ]
+KINDS: dict[str, dict[str, Any]] = {
+    "fixed": {"type": "fixed"},
+    "auction": {"type": "auction"},
+    "presale_unpaid": {"type": "step"},
+    "presale_deposit_paid": {"type": "step", "step_trade_status": "FRONT_PAID_FINAL_NOPAID"},
+    "presale_balance_paid": {"type": "step", "step_trade_status": "FRONT_PAID_FINAL_PAID"},
+    "cash_on_delivery": {"type": "cod"},
+    "ec": {"type": "ec"},
+    "auto_delivery": {"type": "auto_delivery"},
+    "tmall_global": {"type": "tmall_i18n"},
+    "pre_auth_waiting": {"status": "WAIT_PRE_AUTH_CONFIRM"},
+    "pre_auth_paid": {"type": "pre_auth_type"},
+}
+"""Every trade type the sandbox creates (TOP lists some only when asked by `type`)."""
+SHIPMENT_STATES: dict[str, ShipmentState] = {
+    "WAIT_SELLER_SEND_GOODS": "unshipped",
+    "SELLER_CONSIGNED_PART": "partial",
+    "WAIT_BUYER_CONFIRM_GOODS": "shipped",
+    "TRADE_BUYER_SIGNED": "shipped",
+    "TRADE_FINISHED": "shipped",
+}
 
 
 class TaobaoHarness(PlatformHarness):
     platform = "taobao"
     tracking_number = "SF1234567890123"
+    unsupported_carrier = "UPS"  # no confirmed Taobao company_code
 
     def create_app(self) -> ASGIApp:
         return taobao_sandbox.create_app(
@@ -120,6 +148,54 @@ class TaobaoHarness(PlatformHarness):
             ids += await self._create(1, **spec)
         return ids
 
+    async def orders_of_every_kind(self) -> dict[str, str]:
+        kinds: dict[str, str] = {}
+        for kind, spec in KINDS.items():
+            [kinds[kind]] = await self._create(1, **spec)
+        return kinds
+
+    async def paid_order(self, line_count: int = 1) -> str:
+        [tid] = await self._create(1, line_count=line_count)
+        return tid
+
+    async def shipment_state(self, platform_order_id: str) -> ShipmentState:
+        return SHIPMENT_STATES[(await self._trade(platform_order_id))["status"]]
+
+    async def seed_listing(self, skus: Mapping[str, int], *, active: bool = True) -> str:
+        codes = list(skus)
+        body: dict[str, Any] = {
+            "title": f"一致性测试商品 {codes[0]}",
+            "approve_status": "onsale" if active else "instock",
+        }
+        if len(codes) == 1:
+            body |= {"outer_id": codes[0], "quantity": skus[codes[0]]}
+        else:
+            body["skus"] = [{"outer_id": code, "quantity": skus[code]} for code in codes]
+        item = (await self.call("POST", "/items", json=body))["item"]
+        return str(item["num_iid"])
+
+    async def sandbox_listings(self) -> list[SandboxListing]:
+        listings: list[SandboxListing] = []
+        for item in (await self.call("GET", "/stock"))["items"]:
+            if item["approve_status"] != "onsale":
+                continue
+            if not item["skus"]:
+                listings.append(
+                    SandboxListing(
+                        str(item["num_iid"]), None, item["outer_id"] or None, int(item["num"])
+                    )
+                )
+            listings += [
+                SandboxListing(
+                    str(item["num_iid"]),
+                    str(sku["sku_id"]),
+                    sku["outer_id"] or None,
+                    int(sku["quantity"]),
+                )
+                for sku in item["skus"]
+            ]
+        return listings
+
     def malformed_payload(self) -> Any:
         return {
             "tid": "not-a-number",
@@ -143,6 +219,8 @@ class TaobaoHarness(PlatformHarness):
         for item in (await self.call("GET", "/stock"))["items"]:
             if str(item["num_iid"]) != update.platform_listing_id:
                 continue
+            if update.platform_sku_id is None:
+                return int(item["num"])
             for sku in item["skus"]:
                 if str(sku["sku_id"]) == update.platform_sku_id:
                     return int(sku["quantity"])

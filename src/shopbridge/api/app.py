@@ -15,7 +15,17 @@ from shopbridge.api.guards import body_guard
 from shopbridge.api.idempotency import document_idempotency_header, idempotency_guard
 from shopbridge.api.metrics import metrics_middleware
 from shopbridge.api.problems import install_problem_handlers
-from shopbridge.api.routes import events, orders, push, shops, system, tenants, webhooks
+from shopbridge.api.routes import (
+    events,
+    orders,
+    push,
+    shipments,
+    shops,
+    stock,
+    system,
+    tenants,
+    webhooks,
+)
 from shopbridge.config import Settings, get_settings
 from shopbridge.delivery.dispatcher import Dispatcher, delivery_settings
 from shopbridge.logging import get_logger
@@ -23,6 +33,8 @@ from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.db import Database
 from shopbridge.storage.migrate import upgrade
 from shopbridge.sync.engine import SyncEngine, sync_settings
+from shopbridge.sync.shipments import ShipmentWorker
+from shopbridge.sync.stock import StockPusher
 
 log = get_logger(__name__)
 
@@ -77,6 +89,10 @@ def create_app(
             # same engine in separate processes when the API is scaled out.
             engine = SyncEngine(db, app.state.box, settings=sync_settings(settings))
             workers.append(asyncio.create_task(engine.run_forever(stop), name="sync-worker"))
+            pusher = StockPusher(db, app.state.box)
+            workers.append(asyncio.create_task(pusher.run_forever(stop), name="stock-pusher"))
+            shipper = ShipmentWorker(db, app.state.box)
+            workers.append(asyncio.create_task(shipper.run_forever(stop), name="shipments"))
         if run_sync if run_delivery is None else run_delivery:
             dispatcher = Dispatcher(db, app.state.box, delivery_settings(settings))
             workers.append(asyncio.create_task(dispatcher.run_forever(stop), name="dispatcher"))
@@ -104,7 +120,7 @@ def create_app(
     app.middleware("http")(body_guard)
     app.middleware("http")(metrics_middleware)
     app.include_router(system.router)
-    for module in (tenants, shops, orders, webhooks, events, push):
+    for module in (tenants, shops, orders, shipments, stock, webhooks, events, push):
         app.include_router(module.router, prefix="/v1")
     document_idempotency_header(app)
     return app

@@ -124,6 +124,7 @@ _STATUS_TITLES = {
     415: ("unsupported-media-type", "Unsupported media type"),
     422: ("validation-error", "Validation error"),
     429: ("rate-limited", "Too many requests"),
+    424: ("platform-error", "Platform error"),
 }
 
 

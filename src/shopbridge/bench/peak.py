@@ -4,23 +4,30 @@ acknowledgement.
 Topology (one machine, real processes, real HTTP everywhere)::
 
     K Shopify sandboxes ──orders/create webhooks──▶ ShopBridge `serve --no-sync`
-        (one subprocess,                             (subprocess: push intake, outbox,
-         one event loop)                              in-process webhook dispatcher)
+      (threads of the bench process,                 (subprocess: push intake, outbox,
+       or one subprocess: --sandboxes)                in-process webhook dispatcher)
                                                           │ Standard Webhooks
                                                           ▼
                                                      ERP sink (subprocess, `erp-sink`)
 
-The bench process only orchestrates: it starts everything on a fresh temporary data dir
-(SQLite unless `SHOPBRIDGE_DATABASE_URL` is set), connects K shops through the API, subscribes
-each sandbox's `orders/create` webhook to ShopBridge and one webhook endpoint to the sink, asks
-every sandbox for its share of the burst at once (`POST /_sandbox/burst`), then waits until the
-sink has every order. Times are wall-clock `time.time()` values taken by the sandboxes (first
-send of an order's push) and the sink (first receipt of its event), all on this machine.
+The bench starts everything on a fresh temporary data dir (SQLite, unless
+`SHOPBRIDGE_DATABASE_URL` names another database), connects K shops through the API with an
+admin key of its own, subscribes each sandbox's `orders/create` webhook to ShopBridge and one
+webhook endpoint to the sink, sends a few warm-up orders through, then asks every sandbox for
+its share of the burst at once (`POST /_sandbox/burst`, paced with `--rate`) and waits until
+the sink holds every order (or made no progress for `drain_timeout` seconds: the rest is
+`lost`). All times are `time.time()` on this machine: the sandbox records when it placed an
+order and when it first sent its push, the sink when it first received the event.
 
-From the same run it measures the bare FastAPI-parse baseline: a FastAPI app with one route
-that does only what any push receiver must (read the body, verify the Shopify HMAC, map the
-order to the unified model — the connector's own `verify_push`), fed the same recorded push
-bodies and headers through its ASGI interface, so neither sockets nor a database count.
+- latency = first receipt at the sink - first send of the push (`latency_ms`); from the moment
+  the order was placed (`latency_from_order_placed_ms`) it also counts the time a push waited
+  in the sandbox's queue (a platform sends a bounded number of webhooks at once);
+- throughput = orders received / (last receipt - first push sent).
+
+The baseline is measured in the same run, after every other process stopped: a bare FastAPI
+app with one route that does what any push receiver must before touching a database (read
+the body, verify the Shopify HMAC, map the order to the unified model: the connector's own
+`verify_push`), fed the recorded push bodies and headers through its ASGI interface.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import json
 import os
 import platform as host_platform
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -64,8 +72,9 @@ class PeakOptions:
     shops: int = 3
     rate: float = 0.0
     """Orders per second across all shops; 0 = every sandbox creates its share at once."""
-    sandboxes: SandboxHosting = "process"
-    """Where the sandboxes run: one subprocess (one event loop) or threads in this process."""
+    sandboxes: SandboxHosting = "threads"
+    """Where the sandboxes run: threads of this process (one event loop each; measured the
+    faster push source here) or one subprocess (one event loop for all)."""
     drain_timeout: float = 60.0
     """An order not at the sink this long after the sink last made progress is lost."""
     baseline_requests: int = 3000
@@ -351,6 +360,29 @@ async def fastapi_parse_baseline(
 # -- the run --------------------------------------------------------------------------------
 
 
+@dataclass
+class _Observed:
+    """What one run saw, before any arithmetic."""
+
+    shop_ids: list[str]
+    created: list[list[int]]
+    first_push: dict[tuple[str, str], float]
+    """(shop id, platform order id) -> first send of the order's push (sandbox clock)."""
+    placed: dict[tuple[str, str], float]
+    """(shop id, platform order id) -> when the sandbox placed the order and queued its push."""
+    arrivals: dict[tuple[str, str], float]
+    """(shop id, platform order id) -> first receipt at the ERP sink (sink clock)."""
+    push_starts: list[float]
+    push_ends: list[float]
+    push_ms: list[float]
+    failed_attempts: int
+    stats: dict[str, Any]
+    samples: list[tuple[dict[str, str], bytes]]
+    burst_started: float
+    burst_created: float
+    drained: float
+
+
 async def run_peak(options: PeakOptions) -> dict[str, Any]:
     if options.shops < 1:
         raise ValueError("--shops must be at least 1")
@@ -361,221 +393,20 @@ async def run_peak(options: PeakOptions) -> dict[str, Any]:
             f"at most {MAX_ORDERS_PER_SHOP} orders per shop (the sandbox keeps that many "
             "pushes); raise --shops"
         )
-    from shopbridge.delivery.signing import generate_secret
-
+    if options.rate < 0:
+        raise ValueError("--rate must be 0 (burst) or more")
     workdir = Path(tempfile.mkdtemp(prefix="shopbridge-peak-"))
-    run_id = secrets.token_hex(3)
-    admin_key = "sbk_peak_" + secrets.token_urlsafe(24)
-    sink_secret = generate_secret()
-    api_port, sink_port = _free_port(), _free_port()
-    api = f"http://127.0.0.1:{api_port}"
-    sink = f"http://127.0.0.1:{sink_port}"
+    specs = sandbox_specs(options.shops, secrets.token_hex(3))
     external_db = os.environ.get("SHOPBRIDGE_DATABASE_URL") or None
-
-    env = dict(os.environ)
-    env["SHOPBRIDGE_DATA_DIR"] = str(workdir / "data")
-    env["SHOPBRIDGE_ADMIN_KEY"] = admin_key
-    env.setdefault("SHOPBRIDGE_LOG_LEVEL", "WARNING")
-    env["PYTHONUNBUFFERED"] = "1"
-    cli = [sys.executable, "-m", "shopbridge.cli"]
-    server_python = list(options.server_command) or [sys.executable]
-
-    specs = sandbox_specs(options.shops, run_id)
-    procs = _Processes(workdir)
-    headers = {"Authorization": f"Bearer {admin_key}"}
     try:
-        procs.spawn(
-            "erp-sink",
-            [
-                *cli,
-                "erp-sink",
-                "--port",
-                str(sink_port),
-                "--secret",
-                sink_secret,
-                "--store",
-                str(workdir / "erp-sink.db"),
-                "--allow-reset",
-            ],
-            env,
-        )
-        procs.spawn(
-            "shopbridge",
-            [
-                *server_python,
-                "-m",
-                "shopbridge.cli",
-                "serve",
-                "--no-sync",
-                "--migrate",
-                "--port",
-                str(api_port),
-            ],
-            env,
-        )
-        if options.sandboxes == "process":
-            child = procs.spawn(
-                "sandboxes",
-                [sys.executable, "-m", "shopbridge.bench.peak", "sandboxes", json.dumps(specs)],
-                env,
-                pipe=True,
-            )
-            assert child.stdout is not None
-            line = await asyncio.to_thread(child.stdout.readline)
-            if not line:
-                raise RuntimeError(f"the sandboxes did not start: {procs.log_tail('sandboxes')}")
-            sandbox_urls = list(json.loads(line)["urls"])
-        else:
-            from shopbridge.sandbox.common.runner import start_in_thread
-            from shopbridge.sandbox.shopify import ShopifySandboxOptions, create_app
-
-            for spec in specs:
-                procs.threads.append(start_in_thread(create_app(ShopifySandboxOptions(**spec))))
-            sandbox_urls = [server.base_url for server in procs.threads]
-
-        async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
-            await _wait_http(client, f"{sink}/stats", procs, "erp-sink")
-            await _wait_http(client, f"{api}/readyz", procs, "shopbridge")
-
-            # -- wiring: shops, platform webhooks, one endpoint to the ERP sink ------------
-            shop_ids: list[str] = []
-            for i, (spec, url) in enumerate(zip(specs, sandbox_urls, strict=True)):
-                shop = _check(
-                    await client.post(
-                        f"{api}/v1/shops",
-                        headers=headers,
-                        json={
-                            "platform": "shopify",
-                            "platform_shop_id": spec["shop_domain"],
-                            "display_name": f"bench peak {i}",
-                            "credentials": {
-                                "access_token": spec["access_token"],
-                                "app_secret": spec["app_secret"],
-                            },
-                            "settings": {"base_url": url},
-                        },
-                    ),
-                    "connect shop",
-                )
-                shop_ids.append(str(shop["id"]))
-                _check(
-                    await client.post(
-                        f"{url}/admin/api/{API_VERSION}/webhooks.json",
-                        headers={"X-Shopify-Access-Token": spec["access_token"]},
-                        json={
-                            "webhook": {
-                                "topic": PUSH_TOPIC,
-                                "address": f"{api}/v1/push/shopify/{shop['id']}",
-                                "format": "json",
-                            }
-                        },
-                    ),
-                    "subscribe sandbox webhook",
-                )
-            endpoint = _check(
-                await client.post(
-                    f"{api}/v1/webhook-endpoints",
-                    headers=headers,
-                    json={
-                        "url": f"{sink}/webhooks",
-                        "secret": sink_secret,
-                        "description": f"bench peak {run_id}",
-                        "shop_ids": shop_ids,
-                    },
-                ),
-                "create webhook endpoint",
-            )
-            try:
-                # -- warm-up: a few orders through the whole path, then a clean sink ------
-                warm = await _burst(client, sandbox_urls, WARMUP_ORDERS_PER_SHOP * len(specs), 0)
-                await _wait_sink(client, sink, sum(len(ids) for ids in warm), 30.0)
-                _check(await client.post(f"{sink}/_reset"), "reset sink")
-
-                # -- the burst -----------------------------------------------------------
-                burst_started = time.time()
-                created = await _burst(client, sandbox_urls, options.orders, options.rate)
-                burst_created = time.time()
-                await _wait_sink(client, sink, options.orders, options.drain_timeout)
-                drained = time.time()
-                stats = _check(await client.get(f"{sink}/stats"), "sink stats")
-
-                # -- what happened, per order ----------------------------------------------
-                arrivals: dict[tuple[str, str], float] = {}
-                after = 0
-                while True:
-                    page = _check(
-                        await client.get(
-                            f"{sink}/events", params={"after": after, "limit": 10_000}
-                        ),
-                        "sink events",
-                    )
-                    for event in page["data"]:
-                        key = (str(event["shop_id"]), str(event["platform_order_id"]))
-                        arrivals.setdefault(key, float(event["first_received_at"]))
-                    if not page["data"]:
-                        break
-                    after = int(page["next"])
-                first_push: dict[tuple[str, str], float] = {}
-                push_starts: list[float] = []
-                push_ends: list[float] = []
-                push_ms: list[float] = []
-                failed_attempts = 0
-                samples: list[tuple[Mapping[str, str], bytes]] = []
-                for shop_id, url, ids in zip(shop_ids, sandbox_urls, created, strict=True):
-                    wanted = {str(i) for i in ids}
-                    records = _check(
-                        await client.get(
-                            f"{url}/_sandbox/pushes",
-                            params={"topic": PUSH_TOPIC, "limit": 10_000},
-                        ),
-                        "sandbox pushes",
-                    )["pushes"]
-                    for record in records:
-                        order_id = str(record["meta"]["order_id"])
-                        if order_id not in wanted or not record["attempts"]:
-                            continue
-                        attempts = record["attempts"]
-                        start = _epoch(attempts[0]["started_at"])
-                        key = (shop_id, order_id)
-                        first_push[key] = min(start, first_push.get(key, start))
-                        push_starts.append(start)
-                        for attempt in attempts:
-                            if attempt["ok"]:
-                                push_ms.append(float(attempt["duration_ms"]))
-                                push_ends.append(
-                                    _epoch(attempt["started_at"]) + attempt["duration_ms"] / 1000
-                                )
-                            else:
-                                failed_attempts += 1
-                    if not samples:
-                        recorded = _check(
-                            await client.get(
-                                f"{url}/_sandbox/pushes",
-                                params={"topic": PUSH_TOPIC, "limit": 200, "include_body": True},
-                            ),
-                            "sandbox push bodies",
-                        )["pushes"]
-                        samples = [(r["headers"], r["body"].encode()) for r in recorded]
-            finally:
-                if external_db:  # leave a shared database as it was found
-                    await client.delete(
-                        f"{api}/v1/webhook-endpoints/{endpoint['id']}", headers=headers
-                    )
-                    for shop_id in shop_ids:
-                        await client.post(f"{api}/v1/shops/{shop_id}/disconnect", headers=headers)
-
-        ordered = sum(len(ids) for ids in created)
-        pushed = set(first_push)
-        arrived = {key: t for key, t in arrivals.items() if key in pushed}
-        latencies = [(arrived[key] - first_push[key]) * 1000 for key in arrived]
-        first_sent = min(first_push.values()) if first_push else burst_started
-        last_ack = max(arrived.values()) if arrived else drained
-        span = max(last_ack - first_sent, 1e-9)
-        push_span = max((max(push_ends) - min(push_starts)) if push_ends else 0.0, 1e-9)
-
+        procs = _Processes(workdir)
+        try:
+            observed = await _observe(options, procs, specs, external_db)
+        finally:
+            procs.stop()  # everything else quiet before the baseline runs
         baseline = await fastapi_parse_baseline(
-            samples,
-            shop_id=shop_ids[0],
+            observed.samples,
+            shop_id=observed.shop_ids[0],
             platform_shop_id=specs[0]["shop_domain"],
             credentials={
                 "access_token": specs[0]["access_token"],
@@ -583,60 +414,279 @@ async def run_peak(options: PeakOptions) -> dict[str, Any]:
             },
             requests=options.baseline_requests,
         )
-        orders_per_s = round(len(arrived) / span, 1) if arrived else 0.0
-        database = "postgresql" if external_db and "postgres" in external_db else "sqlite"
-        return {
-            "scenario": "peak",
-            "orders": options.orders,
-            "shops": options.shops,
-            "rate": options.rate or "burst",
-            "orders_created": ordered,
-            "orders_pushed": len(pushed),
-            "orders_received": len(arrived),
-            "orders_per_s": orders_per_s,
-            "lost": len(pushed) - len(arrived),
-            "not_pushed": ordered - len(pushed),
-            "duplicates": int(stats["duplicates"]),
-            "events": int(stats["distinct"]),
-            "deliveries_received": int(stats["received"]),
-            "rejected_by_sink": int(stats["rejected"]),
-            "latency_ms": _ms(latencies),
-            "seconds": {
-                "push_to_last_ack": round(span, 3),
-                "burst_creation": round(burst_created - burst_started, 3),
-                "wait_for_sink": round(drained - burst_created, 3),
-            },
-            "push_acks_per_s": round(len(push_ms) / push_span, 1) if push_ms else 0.0,
-            "push_response_ms": _ms(push_ms),
-            "push_failed_attempts": failed_attempts,
-            "baseline": baseline,
-            "ratio_to_baseline": round(orders_per_s / baseline["fastapi_parse_per_s"], 3),
-            "topology": {
-                "shopbridge": "subprocess: shopbridge serve --no-sync (API + in-process "
-                f"webhook dispatcher), {database}",
-                "erp_sink": "subprocess: shopbridge erp-sink (SQLite store)",
-                "sandboxes": f"{options.shops} Shopify sandboxes "
-                + (
-                    "in one subprocess (one event loop)"
-                    if options.sandboxes == "process"
-                    else "as threads of the bench process"
-                ),
-                "bench": "this process: wiring, polling the sink, the baseline after the burst",
-                "warmup_orders": WARMUP_ORDERS_PER_SHOP * options.shops,
-                "cpus": os.cpu_count(),
-            },
-            "database": database,
-            "shopbridge": __version__,
-            "python": host_platform.python_version(),
-            "machine": host_platform.machine(),
-            **({"workdir": str(workdir)} if options.keep_dir else {}),
-        }
     finally:
-        procs.stop()
         if not options.keep_dir:
-            import shutil
-
             shutil.rmtree(workdir, ignore_errors=True)
+    return _report(options, observed, baseline, external_db, workdir)
+
+
+async def _observe(
+    options: PeakOptions, procs: _Processes, specs: list[dict[str, Any]], external_db: str | None
+) -> _Observed:
+    from shopbridge.delivery.signing import generate_secret
+
+    workdir = procs.workdir
+    admin_key = "sbk_peak_" + secrets.token_urlsafe(24)
+    sink_secret = generate_secret()
+    api_port, sink_port = _free_port(), _free_port()
+    api = f"http://127.0.0.1:{api_port}"
+    sink = f"http://127.0.0.1:{sink_port}"
+    env = dict(os.environ)
+    env["SHOPBRIDGE_DATA_DIR"] = str(workdir / "data")
+    env["SHOPBRIDGE_ADMIN_KEY"] = admin_key
+    env["PYTHONUNBUFFERED"] = "1"
+    server_python = list(options.server_command) or [sys.executable]
+    headers = {"Authorization": f"Bearer {admin_key}"}
+
+    procs.spawn(
+        "erp-sink",
+        [
+            *(sys.executable, "-m", "shopbridge.cli", "erp-sink"),
+            *("--port", str(sink_port), "--secret", sink_secret),
+            *("--store", str(workdir / "erp-sink.db"), "--allow-reset"),
+        ],
+        env,
+    )
+    procs.spawn(
+        "shopbridge",
+        [
+            *server_python,
+            *("-m", "shopbridge.cli", "serve", "--no-sync", "--migrate"),
+            *("--port", str(api_port)),
+        ],
+        env,
+    )
+    if options.sandboxes == "process":
+        child = procs.spawn(
+            "sandboxes",
+            [sys.executable, "-m", "shopbridge.bench.peak", "sandboxes", json.dumps(specs)],
+            env,
+            pipe=True,
+        )
+        assert child.stdout is not None
+        line = await asyncio.to_thread(child.stdout.readline)
+        if not line:
+            raise RuntimeError(f"the sandboxes did not start: {procs.log_tail('sandboxes')}")
+        sandbox_urls = [str(url) for url in json.loads(line)["urls"]]
+    else:
+        from shopbridge.sandbox.common.runner import start_in_thread
+        from shopbridge.sandbox.shopify import ShopifySandboxOptions, create_app
+
+        for spec in specs:
+            procs.threads.append(start_in_thread(create_app(ShopifySandboxOptions(**spec))))
+        sandbox_urls = [server.base_url for server in procs.threads]
+
+    async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
+        await _wait_http(client, f"{sink}/stats", procs, "erp-sink")
+        await _wait_http(client, f"{api}/readyz", procs, "shopbridge")
+
+        # -- wiring: shops, platform webhooks, one endpoint to the ERP sink ----------------
+        shop_ids: list[str] = []
+        for i, (spec, url) in enumerate(zip(specs, sandbox_urls, strict=True)):
+            shop = _check(
+                await client.post(
+                    f"{api}/v1/shops",
+                    headers=headers,
+                    json={
+                        "platform": "shopify",
+                        "platform_shop_id": spec["shop_domain"],
+                        "display_name": f"bench peak {i}",
+                        "credentials": {
+                            "access_token": spec["access_token"],
+                            "app_secret": spec["app_secret"],
+                        },
+                        "settings": {"base_url": url},
+                    },
+                ),
+                "connect shop",
+            )
+            shop_ids.append(str(shop["id"]))
+            _check(
+                await client.post(
+                    f"{url}/admin/api/{API_VERSION}/webhooks.json",
+                    headers={"X-Shopify-Access-Token": spec["access_token"]},
+                    json={
+                        "webhook": {
+                            "topic": PUSH_TOPIC,
+                            "address": f"{api}/v1/push/shopify/{shop['id']}",
+                            "format": "json",
+                        }
+                    },
+                ),
+                "subscribe sandbox webhook",
+            )
+        endpoint = _check(
+            await client.post(
+                f"{api}/v1/webhook-endpoints",
+                headers=headers,
+                json={
+                    "url": f"{sink}/webhooks",
+                    "secret": sink_secret,
+                    "description": "bench peak",
+                    "shop_ids": shop_ids,
+                },
+            ),
+            "create webhook endpoint",
+        )
+        try:
+            # -- warm-up: a few orders through the whole path, then a clean sink ----------
+            warm = await _burst(client, sandbox_urls, WARMUP_ORDERS_PER_SHOP * len(specs), 0)
+            await _wait_sink(client, sink, sum(len(ids) for ids in warm), 30.0)
+            _check(await client.post(f"{sink}/_reset"), "reset sink")
+
+            # -- the burst ---------------------------------------------------------------
+            burst_started = time.time()
+            created = await _burst(client, sandbox_urls, options.orders, options.rate)
+            burst_created = time.time()
+            await _wait_sink(client, sink, options.orders, options.drain_timeout)
+            drained = time.time()
+            stats = _check(await client.get(f"{sink}/stats"), "sink stats")
+
+            # -- what happened, per order --------------------------------------------------
+            arrivals: dict[tuple[str, str], float] = {}
+            after = 0
+            while True:
+                page = _check(
+                    await client.get(f"{sink}/events", params={"after": after, "limit": 10_000}),
+                    "sink events",
+                )
+                for event in page["data"]:
+                    key = (str(event["shop_id"]), str(event["platform_order_id"]))
+                    arrivals.setdefault(key, float(event["first_received_at"]))
+                if not page["data"]:
+                    break
+                after = int(page["next"])
+            observed = _Observed(
+                shop_ids=shop_ids,
+                created=created,
+                first_push={},
+                placed={},
+                arrivals=arrivals,
+                push_starts=[],
+                push_ends=[],
+                push_ms=[],
+                failed_attempts=0,
+                stats=stats,
+                samples=[],
+                burst_started=burst_started,
+                burst_created=burst_created,
+                drained=drained,
+            )
+            for shop_id, url, ids in zip(shop_ids, sandbox_urls, created, strict=True):
+                records = _check(
+                    await client.get(
+                        f"{url}/_sandbox/pushes", params={"topic": PUSH_TOPIC, "limit": 10_000}
+                    ),
+                    "sandbox pushes",
+                )["pushes"]
+                _collect_pushes(observed, shop_id, {str(i) for i in ids}, records)
+            recorded = _check(
+                await client.get(
+                    f"{sandbox_urls[0]}/_sandbox/pushes",
+                    params={"topic": PUSH_TOPIC, "limit": 200, "include_body": True},
+                ),
+                "sandbox push bodies",
+            )["pushes"]
+            observed.samples = [(dict(r["headers"]), str(r["body"]).encode()) for r in recorded]
+            return observed
+        finally:
+            if external_db:  # leave a shared database as it was found
+                await client.delete(f"{api}/v1/webhook-endpoints/{endpoint['id']}", headers=headers)
+                for shop_id in shop_ids:
+                    await client.post(f"{api}/v1/shops/{shop_id}/disconnect", headers=headers)
+
+
+def _collect_pushes(
+    observed: _Observed, shop_id: str, wanted: set[str], records: list[dict[str, Any]]
+) -> None:
+    for record in records:
+        order_id = str(record["meta"]["order_id"])
+        attempts = record["attempts"]
+        if order_id not in wanted or not attempts:
+            continue
+        start = _epoch(attempts[0]["started_at"])
+        key = (shop_id, order_id)
+        observed.first_push[key] = min(start, observed.first_push.get(key, start))
+        placed = _epoch(record["created_at"])
+        observed.placed[key] = min(placed, observed.placed.get(key, placed))
+        observed.push_starts.append(start)
+        for attempt in attempts:
+            if attempt["ok"]:
+                observed.push_ms.append(float(attempt["duration_ms"]))
+                observed.push_ends.append(
+                    _epoch(attempt["started_at"]) + attempt["duration_ms"] / 1000
+                )
+            else:
+                observed.failed_attempts += 1
+
+
+def _report(
+    options: PeakOptions,
+    seen: _Observed,
+    baseline: dict[str, Any],
+    external_db: str | None,
+    workdir: Path,
+) -> dict[str, Any]:
+    ordered = sum(len(ids) for ids in seen.created)
+    pushed = seen.first_push
+    arrived = {key: t for key, t in seen.arrivals.items() if key in pushed}
+    latencies = [(arrived[key] - pushed[key]) * 1000 for key in arrived]
+    from_placed = [(arrived[key] - seen.placed[key]) * 1000 for key in arrived]
+    first_sent = min(pushed.values()) if pushed else seen.burst_started
+    last_ack = max(arrived.values()) if arrived else seen.drained
+    span = max(last_ack - first_sent, 1e-9)
+    push_span = max(max(seen.push_ends, default=0.0) - min(seen.push_starts, default=0.0), 1e-9)
+    orders_per_s = round(len(arrived) / span, 1) if arrived else 0.0
+    database = "postgresql" if external_db and "postgres" in external_db else "sqlite"
+    return {
+        "scenario": "peak",
+        "orders": options.orders,
+        "shops": options.shops,
+        "rate": options.rate or "burst",
+        "orders_created": ordered,
+        "orders_pushed": len(pushed),
+        "orders_received": len(arrived),
+        "orders_per_s": orders_per_s,
+        "lost": len(pushed) - len(arrived),
+        "not_pushed": ordered - len(pushed),
+        "duplicates": int(seen.stats["duplicates"]),
+        "events": int(seen.stats["distinct"]),
+        "deliveries_received": int(seen.stats["received"]),
+        "rejected_by_sink": int(seen.stats["rejected"]),
+        "latency_ms": _ms(latencies),
+        "latency_from_order_placed_ms": _ms(from_placed),
+        "seconds": {
+            "first_push_to_last_ack": round(span, 3),
+            "burst_creation": round(seen.burst_created - seen.burst_started, 3),
+            "waited_for_sink": round(seen.drained - seen.burst_created, 3),
+        },
+        "push_acks_per_s": round(len(seen.push_ms) / push_span, 1) if seen.push_ms else 0.0,
+        "push_response_ms": _ms(seen.push_ms),
+        "push_failed_attempts": seen.failed_attempts,
+        "baseline": baseline,
+        "ratio_to_baseline": round(orders_per_s / baseline["fastapi_parse_per_s"], 4),
+        "topology": {
+            "shopbridge": "subprocess: shopbridge serve --no-sync (API + in-process webhook "
+            f"dispatcher), {database}",
+            "erp_sink": "subprocess: shopbridge erp-sink (SQLite store)",
+            "sandboxes": f"{options.shops} Shopify sandboxes "
+            + (
+                "in one subprocess (one event loop)"
+                if options.sandboxes == "process"
+                else "as threads of the bench process"
+            ),
+            "bench": "this process: wiring and polling the sink during the run; the baseline "
+            "after every other process stopped",
+            "warmup_orders": WARMUP_ORDERS_PER_SHOP * options.shops,
+            "cpus": os.cpu_count(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        },
+        "database": database,
+        "shopbridge": __version__,
+        "python": host_platform.python_version(),
+        "machine": host_platform.machine(),
+        **({"workdir": str(workdir)} if options.keep_dir else {}),
+    }
 
 
 async def _burst(

@@ -200,25 +200,51 @@ def _demo_admin_key(settings: Settings) -> str:
 
 @app.command()
 def bench(
-    scenario: Annotated[str, typer.Argument(help="Benchmark to run: ingest, peak.")],
+    scenario: Annotated[str, typer.Argument(help="Benchmark to run: ingest, peak, flash-sale.")],
     platform: Annotated[
         str, typer.Option(help="Platform whose sandbox feeds the run.")
     ] = "shopify",
     orders: Annotated[
         int, typer.Option(min=1, max=100_000, help="Orders to ingest (peak: in the burst).")
     ] = 1000,
-    shops: Annotated[int, typer.Option(min=1, max=20, help="peak: sandbox shops.")] = 3,
+    shops: Annotated[int, typer.Option(min=1, max=20, help="peak, flash-sale: sandbox shops.")] = 3,
     rate: Annotated[
         float, typer.Option(min=0, help="peak: orders/s across shops (0 = burst at once).")
     ] = 0.0,
     sandboxes: Annotated[
-        str, typer.Option(help="peak: run the sandboxes in one `process` or as `threads`.")
-    ] = "process",
+        str, typer.Option(help="peak: run the sandboxes as `threads` here or in one `process`.")
+    ] = "threads",
+    sku_stock: Annotated[
+        int, typer.Option(min=1, max=100_000, help="flash-sale: units of the hot SKU (S).")
+    ] = 100,
+    buyers: Annotated[
+        int, typer.Option(min=1, max=100_000, help="flash-sale: buyers, 1 unit each.")
+    ] = 1000,
+    allocation: Annotated[
+        str, typer.Option(help="flash-sale: `split`, or `low-stock` (threshold S // 2).")
+    ] = "split",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Measure ShopBridge on this machine (figures in docs come from these commands)."""
     import json
 
+    if scenario == "flash-sale":
+        from shopbridge.bench.flash_sale import FlashSaleOptions, run_flash_sale
+
+        if allocation not in ("split", "low-stock"):
+            raise typer.BadParameter("split or low-stock", param_hint="--allocation")
+        rule: Literal["split", "low-stock"] = "split" if allocation == "split" else "low-stock"
+        sale = FlashSaleOptions(sku_stock=sku_stock, shops=shops, buyers=buyers, allocation=rule)
+        try:
+            with err.status(f"flash sale: {buyers} buyers, {sku_stock} units, {shops} shops…"):
+                result = _run_db(run_flash_sale(sale))
+        except RuntimeError as exc:
+            raise CliError(f"flash-sale benchmark failed: {exc}") from exc
+        if as_json:
+            print(json.dumps(result))
+        else:
+            out.print_json(data=result)
+        return
     if scenario == "peak":
         from shopbridge.bench.peak import PeakOptions, run_peak
 
@@ -240,7 +266,8 @@ def bench(
         return
     if scenario != "ingest":
         raise typer.BadParameter(
-            f"unknown scenario {scenario!r}; available: ingest, peak", param_hint="SCENARIO"
+            f"unknown scenario {scenario!r}; available: ingest, peak, flash-sale",
+            param_hint="SCENARIO",
         )
     from shopbridge.bench.ingest import SANDBOXES, run_ingest
 
@@ -258,7 +285,11 @@ def bench(
 @app.command()
 def worker(
     sync: Annotated[
-        bool, typer.Option("--sync/--no-sync", help="Pull and apply platform orders.")
+        bool,
+        typer.Option(
+            "--sync/--no-sync",
+            help="Sync orders; push stock to listings; confirm pending shipments.",
+        ),
     ] = True,
     deliver: Annotated[
         bool,
@@ -275,6 +306,8 @@ def worker(
     from shopbridge.storage.crypto import SecretBox
     from shopbridge.storage.db import Database
     from shopbridge.sync.engine import SyncEngine, sync_settings
+    from shopbridge.sync.shipments import ShipmentWorker
+    from shopbridge.sync.stock import StockPusher
 
     if not (sync or deliver):
         raise typer.BadParameter("nothing to do: drop --no-sync or --no-deliver")
@@ -296,6 +329,8 @@ def worker(
         jobs = []
         if sync:
             jobs.append(SyncEngine(db, box, settings=sync_settings(settings)).run_forever(stop))
+            jobs.append(StockPusher(db, box).run_forever(stop))
+            jobs.append(ShipmentWorker(db, box).run_forever(stop))
         if deliver:
             jobs.append(Dispatcher(db, box, delivery).run_forever(stop))
         try:

@@ -32,6 +32,9 @@ class Capability(StrEnum):
     to us: see `poll_channel` / `ack_channel`."""
     SHIPMENT_CONFIRM = "shipment.confirm"
     STOCK_UPDATE = "stock.update"
+    LISTINGS_PULL = "listings.pull"
+    """List the shop's sellable units (variants / SKUs) with merchant SKU codes, so stock
+    can be mapped to them (see `pull_listings`)."""
     REFUNDS_PULL = "refunds.pull"
 
 
@@ -156,6 +159,33 @@ class StockUpdateResult:
 
 
 @dataclass(frozen=True)
+class Listing:
+    """One sellable unit of a shop, addressed the way `update_stock` needs it.
+
+    Shopify: a product variant (`platform_listing_id` = product id, `platform_sku_id` = the
+    variant's inventory_item_id). Taobao: an item SKU (`num_iid`, `sku_id`), or an item
+    without SKUs (`platform_sku_id` None)."""
+
+    platform_listing_id: str
+    platform_sku_id: str | None
+    merchant_sku: str | None
+    """The merchant's own code (Shopify variant `sku`, Taobao `outer_id`): how stock is mapped."""
+    title: str | None
+    quantity: int | None
+    """The platform's current sellable quantity, when it reports one."""
+    raw: Any = None
+    platform_variant_id: str | None = None
+    """How order lines name this listing when it differs from `platform_sku_id` (Shopify:
+    the variant id, while stock is addressed by the inventory item id)."""
+
+
+@dataclass(frozen=True)
+class ListingPage:
+    listings: list[Listing]
+    next_page: str | None
+
+
+@dataclass(frozen=True)
 class PushMessage:
     """One verified inbound push. `message_id` is the platform's id for deduplication;
     `order` is set when the push carries a full order, otherwise fetch `platform_order_id`."""
@@ -207,6 +237,11 @@ class Connector(ABC):
 
     async def update_stock(self, updates: list[StockUpdate]) -> list[StockUpdateResult]:
         raise NotImplementedError(f"{self.info.platform} does not update stock")
+
+    async def pull_listings(self, page: str | None = None) -> ListingPage:
+        """One page of the shop's listings (active ones; a listing that is off sale is not
+        sellable and needs no stock)."""
+        raise NotImplementedError(f"{self.info.platform} does not list its listings")
 
     def map_order(self, payload: Any) -> Order:
         """Map one native order payload to an `Order` with no I/O (raises `MappingError`):

@@ -11,6 +11,14 @@ EVENT_TYPES: dict[str, str] = {
     "order.updated": "An order changed without changing its unified status.",
     "order.status_changed": "An order's unified status changed (`previous_status` says from what).",
     "order.cancelled": "An order was cancelled on the platform.",
+    "stock.changed": "A SKU's on-hand, reserved or available-to-promise quantity changed.",
+    "stock.push_failed": "A listing's quantity could not be pushed to its platform; "
+    "`error` says why (it is retried).",
+    "shipment.created": "A shipment was recorded and is being confirmed on the platform.",
+    "shipment.confirmed": "The platform accepted a shipment (the order shows it shipped).",
+    "shipment.failed": "The platform rejected a shipment; `error` carries its reason. "
+    "Not retried: it cannot succeed as it is.",
+    "shipment.tracking_updated": "New tracking events for a shipment.",
     "webhook.endpoint_disabled": "A webhook endpoint was disabled after failing; `reason` says why.",
     "webhook.test": "Sent only by `POST /v1/webhook-endpoints/{id}/test`; never in the feed.",
 }

@@ -58,6 +58,8 @@ from shopbridge.storage.webhooks import (
 log = get_logger(__name__)
 EXCERPT_BYTES = 1024
 USER_AGENT = f"ShopBridge-Webhooks/{__version__}"
+LEASE_MARGIN_SECONDS = 0.25
+"""An attempt must end this long before its claim expires (see `Dispatcher._attempt`)."""
 
 DELIVERIES = MetricCounter(
     "shopbridge_webhook_attempts_total", "Webhook attempts by outcome", ["outcome"]
@@ -119,6 +121,7 @@ class Job:
     secrets: tuple[str, ...]
     body: bytes
     event_created_at: datetime
+    lease_expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -354,8 +357,14 @@ class Dispatcher:
         return len(jobs)
 
     async def _claim(self, ids: list[str], now: datetime) -> list[Job]:
-        expires = now + self.settings.lease
         async with self.db.transaction() as session:
+            if self.db.dialect == "sqlite":
+                # The lease runs from when the claim is made: on SQLite the transaction first
+                # waits for the writer lock (a sync page being written can hold it for
+                # seconds), and a claim must not be born expired (see `_attempt`).
+                await session.execute(select(1))
+                now = utcnow()
+            expires = now + self.settings.lease
             await session.execute(
                 update(WebhookDeliveryRow)
                 .where(
@@ -405,11 +414,34 @@ class Dispatcher:
                     secrets[endpoint.id],
                     bodies[key],
                     event.created_at,
+                    expires,
                 )
             )
         return jobs
 
     async def _attempt(self, job: Job) -> None:
+        # Send only while the claim holds, and end before it runs out. Once the lease has
+        # expired (the event loop was stalled between claim and send, e.g. by CPU-bound sync
+        # work in the same process) another worker may have taken the delivery over, sent
+        # it and then the order's next event; sending now would put this event after that
+        # one. Not sent, not recorded: the delivery is claimed again like a crashed one.
+        limit = round(
+            min(
+                self.settings.timeout,
+                (job.lease_expires_at - utcnow()).total_seconds() - LEASE_MARGIN_SECONDS,
+            ),
+            2,
+        )
+        if limit <= 0:
+            self._inflight.pop(job.delivery_id, None)
+            self._per_endpoint[job.endpoint_id] -= 1
+            log.warning(
+                "webhook_claim_expired_before_send",
+                delivery=job.delivery_id,
+                event_id=job.event_id,
+            )
+            self._wake.set()
+            return
         try:
             result = await post_signed(
                 self._http(),
@@ -417,7 +449,7 @@ class Dispatcher:
                 secrets=job.secrets,
                 message_id=job.event_id,
                 body=job.body,
-                limit_seconds=self.settings.timeout,
+                limit_seconds=limit,
             )
         except Exception as exc:  # a bug here must not lose the delivery: it retries
             result = AttemptResult(
@@ -451,25 +483,25 @@ class Dispatcher:
             succeeded_endpoints: set[str] = set()
             failed_endpoints: dict[str, str] = {}
             gone: dict[str, str] = {}
+            delivered: list[dict[str, object]] = []
             for job, result in batch:
                 if result.ok:
                     DELIVERIES.labels("succeeded").inc()
                     DELIVERY_LATENCY.observe(max((now - job.event_created_at).total_seconds(), 0))
                     succeeded_endpoints.add(job.endpoint_id)
-                    await session.execute(
-                        update(WebhookDeliveryRow)
-                        .where(WebhookDeliveryRow.id == job.delivery_id)
-                        .values(
-                            state=SUCCEEDED,
-                            attempts=job.attempts + 1,
-                            delivered_at=result.attempted_at,
-                            last_attempt_at=result.attempted_at,
-                            last_status_code=result.status_code,
-                            last_error=None,
-                            last_response=result.excerpt,
-                            lease_owner=None,
-                            lease_expires_at=None,
-                        )
+                    delivered.append(
+                        {
+                            "id": job.delivery_id,
+                            "state": SUCCEEDED,
+                            "attempts": job.attempts + 1,
+                            "delivered_at": result.attempted_at,
+                            "last_attempt_at": result.attempted_at,
+                            "last_status_code": result.status_code,
+                            "last_error": None,
+                            "last_response": result.excerpt,
+                            "lease_owner": None,
+                            "lease_expires_at": None,
+                        }
                     )
                     continue
                 reason = result.error or "failed"
@@ -512,6 +544,10 @@ class Dispatcher:
                         lease_expires_at=None,
                     )
                 )
+            if delivered:
+                # One executemany by primary key for every success of the batch (under load
+                # nearly all of them), instead of one UPDATE round trip per delivery.
+                await session.execute(update(WebhookDeliveryRow), delivered)
             await self._update_endpoints(session, succeeded_endpoints, failed_endpoints, gone, now)
         for job, result in batch:
             if not result.ok:

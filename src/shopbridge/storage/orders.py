@@ -23,6 +23,7 @@ from shopbridge.core import Order, OrderStatus
 from shopbridge.core.ids import new_id
 from shopbridge.core.time import utcnow
 from shopbridge.storage.errors import NotFound
+from shopbridge.storage.inventory import Inventory
 from shopbridge.storage.outbox import append_event
 from shopbridge.storage.tables import OrderLineRow, OrderRow, ShopRow
 
@@ -123,6 +124,10 @@ class OrderRepository:
         self._apply(row, order, doc, raw, digest, now)
         await self.session.flush()
         await self._replace_lines(row, order)
+        # Stock follows the order in the same transaction: reserved the moment it appears.
+        inventory = Inventory(self.session, self.tenant_id, actor=f"order:{row.id}")
+        await inventory.apply_order(shop, row, order)
+        await inventory.finish()
         event_type = _event_type(previous_status, row.status)
         await append_event(
             self.session,

@@ -383,3 +383,216 @@ class IdempotencyKeyRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_idempotency_keys_expires", "expires_at"),)
+
+
+# --- inventory -------------------------------------------------------------------------
+
+
+class StockItemRow(Base):
+    """On-hand quantity of one SKU in one warehouse, as the ERP last stated it. `source_version`
+    orders absolute updates (the ERP's version number, or its timestamp in microseconds): an
+    update older than the stored one is refused, so a late retry never rolls stock back."""
+
+    __tablename__ = "stock_items"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    sku: Mapped[str] = mapped_column(String(255), primary_key=True)
+    warehouse: Mapped[str] = mapped_column(String(64), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(Integer)
+    source_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SkuRow(Base):
+    """Per-SKU totals and rules. `on_hand` and `reserved` are kept in step with stock_items
+    and reservations in the same transactions, so available-to-promise is one row read."""
+
+    __tablename__ = "skus"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    sku: Mapped[str] = mapped_column(String(255), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    safety_stock: Mapped[int] = mapped_column(Integer, default=0)
+    low_stock_threshold: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    allocation: Mapped[str] = mapped_column(String(16), default="shared")  # shared | split
+    shop_caps: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    # False while the SKU is only known from orders: the ERP has not stated its stock yet, so
+    # there is nothing to push and no `stock.changed` to announce (reservations still count).
+    tracked: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StockReservationRow(Base):
+    """Units of a SKU held by one order line: reserved at once when the order appears,
+    released when it is cancelled, consumed (taken from on-hand) when it ships."""
+
+    __tablename__ = "stock_reservations"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id", ondelete="CASCADE"))
+    order_id: Mapped[str] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))
+    shop_id: Mapped[str] = mapped_column(ID)
+    line_no: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(String(255))
+    quantity: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))  # reserved | released | consumed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("order_id", "line_no", "sku", name="uq_stock_reservations_line_sku"),
+        Index("ix_stock_reservations_tenant_sku", "tenant_id", "sku", "state"),
+    )
+
+
+class StockLedgerRow(Base):
+    """Every change of a SKU's numbers, with who and why, so the stock of any SKU at any time
+    can be explained (and recomputed)."""
+
+    __tablename__ = "stock_ledger"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id", ondelete="CASCADE"))
+    sku: Mapped[str] = mapped_column(String(255))
+    warehouse: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))  # set | adjust | reserve | release | consume
+    actor: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    on_hand_before: Mapped[int] = mapped_column(Integer)
+    on_hand_after: Mapped[int] = mapped_column(Integer)
+    reserved_before: Mapped[int] = mapped_column(Integer)
+    reserved_after: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_stock_ledger_tenant_sku", "tenant_id", "sku", "id"),)
+
+
+class ListingRow(Base):
+    """One sellable unit on a platform (a Shopify variant, a Taobao item SKU) and what it is
+    made of in SKUs (`components`: one entry normally, several for a bundle). The push state
+    records what the platform was last told and why a push failed."""
+
+    __tablename__ = "listings"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id", ondelete="CASCADE"))
+    shop_id: Mapped[str] = mapped_column(ID, ForeignKey("shops.id", ondelete="CASCADE"))
+    platform_listing_id: Mapped[str] = mapped_column(String(255))
+    platform_sku_id: Mapped[str] = mapped_column(String(255))  # "" when the listing has none
+    # How order lines name it, when that differs from the stock address (Shopify variant id).
+    platform_variant_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    merchant_sku: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    mapping: Mapped[str] = mapped_column(String(16))  # auto | manual | unmapped
+    components: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc)
+    platform_quantity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    target_quantity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pushed_quantity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    push_state: Mapped[str] = mapped_column(String(16))  # idle | pending | failed
+    push_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_push_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint(
+            "shop_id", "platform_listing_id", "platform_sku_id", name="uq_listings_platform_ids"
+        ),
+        Index("ix_listings_tenant_id_id", "tenant_id", "id"),
+        Index("ix_listings_tenant_merchant_sku", "tenant_id", "merchant_sku"),
+        Index("ix_listings_push_due", "push_state", "next_push_at"),
+    )
+
+
+class ListingComponentRow(Base):
+    """SKU → listings index of `listings.components`, so a stock change finds the listings to
+    recompute without scanning JSON."""
+
+    __tablename__ = "listing_components"
+
+    listing_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("listings.id", ondelete="CASCADE"), primary_key=True
+    )
+    sku: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID)
+    quantity: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_listing_components_tenant_sku", "tenant_id", "sku"),)
+
+
+# --- logistics -------------------------------------------------------------------------
+
+
+class ShipmentRow(Base):
+    """A shipment the ERP/WMS made, and its confirmation on the platform. Unique per (order,
+    carrier, tracking number): posting the same shipment twice is the same shipment."""
+
+    __tablename__ = "shipments"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id", ondelete="CASCADE"))
+    order_id: Mapped[str] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))
+    shop_id: Mapped[str] = mapped_column(ID)
+    carrier_code: Mapped[str] = mapped_column(String(32))
+    carrier_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    tracking_number: Mapped[str] = mapped_column(String(64))
+    tracking_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc)
+    state: Mapped[str] = mapped_column(String(16))  # pending | confirmed | rejected
+    platform_shipment_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    tracking_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "order_id", "carrier_code", "tracking_number", name="uq_shipments_order_tracking"
+        ),
+        Index("ix_shipments_tenant_id_id", "tenant_id", "id"),
+        Index("ix_shipments_due", "state", "next_attempt_at"),
+    )
+
+
+class TrackingEventRow(Base):
+    """One carrier scan or status of a shipment, from the ERP or a carrier feed."""
+
+    __tablename__ = "tracking_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    shipment_id: Mapped[str] = mapped_column(ID, ForeignKey("shipments.id", ondelete="CASCADE"))
+    tenant_id: Mapped[str] = mapped_column(ID)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    location: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    source: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint(
+            "shipment_id", "occurred_at", "status", name="uq_tracking_events_shipment_moment"
+        ),
+        Index("ix_tracking_events_shipment", "shipment_id", "occurred_at"),
+    )

@@ -29,7 +29,6 @@ from shopbridge.connectors import (
     NotFound,
     PullWindow,
     RateLimited,
-    ShopContext,
     StreamSpec,
 )
 from shopbridge.connectors.registry import UnknownConnector, connector_class
@@ -38,9 +37,9 @@ from shopbridge.logging import get_logger
 from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.db import Database
 from shopbridge.storage.orders import OrderRepository
-from shopbridge.storage.shops import open_credentials
 from shopbridge.storage.tables import ShopRow, ShopSyncStateRow
 from shopbridge.sync import state as sync_state
+from shopbridge.sync.connect import build_connector
 from shopbridge.sync.push import first_receipt
 
 log = get_logger(__name__)
@@ -250,16 +249,9 @@ class SyncEngine:
         return result
 
     def _connector(self, shop: ShopRow) -> Connector:
-        cls = self.connectors(shop.platform)
-        credentials = open_credentials(self.box, shop)
-        context = ShopContext(
-            shop_id=shop.id,
-            platform_shop_id=shop.platform_shop_id,
-            credentials=credentials,
-            settings=dict(shop.settings or {}),
-            base_url=self.base_urls.get(shop.id) or (shop.settings or {}).get("base_url"),
+        return build_connector(
+            self.box, shop, connectors=self.connectors, base_url=self.base_urls.get(shop.id)
         )
-        return cls(context)
 
     async def _pull_orders(
         self, shop: ShopRow, connector: Connector, spec: StreamSpec, result: SyncResult

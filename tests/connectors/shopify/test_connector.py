@@ -50,6 +50,7 @@ def test_info_and_entry_point() -> None:
         Capability.ORDERS_PUSH,
         Capability.SHIPMENT_CONFIRM,
         Capability.STOCK_UPDATE,
+        Capability.LISTINGS_PULL,
     }
     assert (info.rate_limit.rate, info.rate_limit.burst) == (2.0, 40)
     (stream,) = info.streams
@@ -278,6 +279,25 @@ async def test_confirm_refusals(lines: tuple[ShipmentLineRequest, ...], reason: 
         )
     assert reason in info.value.reason
     assert [r.method for r in sent] == ["GET"]  # nothing was created
+    await client.aclose()
+
+
+@pytest.mark.parametrize("status", ["closed", "cancelled"])
+async def test_confirm_with_nothing_left_names_the_fulfillment_order_status(status: str) -> None:
+    data = load("fulfillment_orders")
+    for fo in data["fulfillment_orders"]:
+        fo["status"] = status
+        fo["supported_actions"] = []
+        for line in fo["line_items"]:
+            line["fulfillable_quantity"] = 0
+    conn, sent, client = connector(fulfillment_orders_handler(data))
+    with pytest.raises(Rejected) as info:
+        await conn.confirm_shipment("5501000002", ShipmentRequest("UPS", "1Z1"))
+    assert info.value.code == "nothing_to_ship"
+    assert info.value.reason == (
+        f"nothing is left to ship on this order (fulfillment order status: {status})"
+    )
+    assert [r.method for r in sent] == ["GET"]
     await client.aclose()
 
 

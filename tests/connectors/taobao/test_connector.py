@@ -68,6 +68,7 @@ def test_declares_what_it_does() -> None:
         Capability.PUSH_CHANNEL,
         Capability.SHIPMENT_CONFIRM,
         Capability.STOCK_UPDATE,
+        Capability.LISTINGS_PULL,
     }
     (stream,) = info.streams
     assert stream.cursor_field == "modified"

@@ -6,6 +6,10 @@ updates. The table below is the Shopify column of the unified carrier table
 (`shared/carriers.md`): carriers marked "n/l" there are absent from Shopify's list and are
 refused at confirm time instead of being sent under a neighbour's name. A carrier Shopify does
 not list goes out as `OTHER`, with the ERP's `carrier_name` and, ideally, a tracking URL.
+
+The unified codes themselves come from `shopbridge.core.carriers` (the single list): the codes
+Shopify does not list are whatever the table has beyond this column, so a carrier added to the
+table is refused with advice here until someone confirms its Shopify name.
 """
 
 from __future__ import annotations
@@ -15,18 +19,24 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 from shopbridge.connectors.errors import Rejected
+from shopbridge.core.carriers import (
+    CARRIER_CODES,
+    OTHER,
+    PlatformCarriers,
+    declare_platform_carriers,
+)
 
 __all__ = [
     "NOT_LISTED",
     "OTHER",
     "OTHER_COMPANY",
     "SHOPIFY_TRACKING_COMPANIES",
+    "SUPPORTED_CARRIERS",
     "CarrierLanguage",
     "shopify_tracking_company",
     "unified_carrier_code",
 ]
 
-OTHER: Final = "OTHER"
 OTHER_COMPANY: Final = "Other"
 """Company sent for `OTHER` when the ERP gives no carrier name."""
 
@@ -54,25 +64,13 @@ SHOPIFY_TRACKING_COMPANIES: Final[Mapping[str, tuple[str, str]]] = MappingProxyT
 )
 """Unified code -> Shopify tracking company (English, Japanese)."""
 
-NOT_LISTED: Final[frozenset[str]] = frozenset(
-    {
-        "ZTO",
-        "YTO",
-        "STO",
-        "YUNDA",
-        "JTEXPRESS",
-        "EMS",
-        "JD",
-        "DEPPON",
-        "BEST",
-        "CAINIAO",
-        "ZJS",
-        "DANNIAO",
-        "YANWEN",
-        "CAINIAO_GLOBAL",
-    }
-)
+NOT_LISTED: Final[frozenset[str]] = CARRIER_CODES - set(SHOPIFY_TRACKING_COMPANIES) - {OTHER}
 """Unified carriers Shopify's list does not name ("n/l" in the carrier table)."""
+
+SUPPORTED_CARRIERS: Final[frozenset[str]] = frozenset(SHOPIFY_TRACKING_COMPANIES) | {OTHER}
+"""Unified codes a Shopify shop accepts: its listed companies, and `OTHER` (free text)."""
+
+declare_platform_carriers(PlatformCarriers(platform="shopify", supported=SUPPORTED_CARRIERS))
 
 # Reverse lookup, case-insensitive. "SF Express" is both SF and SF_INTL; it reads back as SF
 # (the carrier table's main row; SF_INTL uses the same network and tracking numbers).

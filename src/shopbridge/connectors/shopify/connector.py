@@ -9,12 +9,12 @@ Settings: `api_version` (default `DEFAULT_API_VERSION`), `shop_domain` (when
 the first active location is discovered once), `detect_holds` (also read fulfillment orders
 of orders awaiting shipment, to report holds as `on_hold`; one extra call per such order),
 `carrier_language` (`en`/`ja`: which of Shopify's Japanese carrier names to send),
-`page_size` (orders per pull page, 1..250).
+`page_size` (orders and products per list page, 1..250).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Final
@@ -25,6 +25,8 @@ from shopbridge.connectors.base import (
     Capability,
     Connector,
     ConnectorInfo,
+    Listing,
+    ListingPage,
     OrderPage,
     PullWindow,
     PushMessage,
@@ -45,6 +47,11 @@ from shopbridge.connectors.errors import (
     Rejected,
 )
 from shopbridge.connectors.shopify.carriers import CarrierLanguage, shopify_tracking_company
+from shopbridge.connectors.shopify.listings import (
+    PRODUCT_FIELDS,
+    map_product_listings,
+    product_id_of,
+)
 from shopbridge.connectors.shopify.mapping import map_order, order_id_of
 from shopbridge.connectors.shopify.push import parse_webhook
 from shopbridge.connectors.shopify.transport import (
@@ -56,8 +63,11 @@ from shopbridge.connectors.shopify.transport import (
 )
 from shopbridge.connectors.transport import CallObserver
 from shopbridge.core import Order, OrderStatus, to_utc
+from shopbridge.logging import get_logger
 
 __all__ = ["ShopifyConnector"]
+
+log = get_logger(__name__)
 
 MAX_PAGE_SIZE: Final = 250
 FULFILLABLE_STATUSES: Final = ("open", "in_progress")
@@ -112,7 +122,8 @@ class _OpenItem:
 
 
 class ShopifyConnector(Connector):
-    """Orders (pull, get, webhooks), shipment confirmation and stock levels on Shopify."""
+    """Orders (pull, get, webhooks), shipment confirmation, listings and stock levels on
+    Shopify."""
 
     info: ClassVar[ConnectorInfo] = ConnectorInfo(
         platform=PLATFORM,
@@ -125,6 +136,7 @@ class ShopifyConnector(Connector):
                 Capability.ORDERS_PUSH,
                 Capability.SHIPMENT_CONFIRM,
                 Capability.STOCK_UPDATE,
+                Capability.LISTINGS_PULL,
             }
         ),
         rate_limit=RateLimit(requests=2, per_seconds=1, burst=40),
@@ -153,7 +165,8 @@ class ShopifyConnector(Connector):
             shop, rate_limit=self.info.rate_limit, client=client, observer=observer
         )
         self.page_size = _page_size(shop.settings.get("page_size"), self.info.streams[0].page_size)
-        """Orders per pull page (Shopify allows 1..250); `settings["page_size"]` lowers it."""
+        """Orders / products per list page (Shopify allows 1..250); `settings["page_size"]`
+        lowers it."""
         self._location_id: str | None = None
         self._detect_holds = shop.settings.get("detect_holds") is True
 
@@ -269,7 +282,8 @@ class ShopifyConnector(Connector):
         order_id = _numeric_id(platform_order_id, "order id")
         fulfillment_orders = await self._fulfillment_orders(order_id)
         open_items, held = self._open_items(fulfillment_orders)
-        selection = self._select(open_items, held, shipment, interface)
+        statuses = sorted({str(fo.get("status")) for fo in fulfillment_orders if fo.get("status")})
+        selection = self._select(open_items, held, shipment, interface, statuses)
 
         locations = {item.location for item, _ in selection}
         if len(locations) > 1:
@@ -360,10 +374,15 @@ class ShopifyConnector(Connector):
         blocked: Mapping[str, str],
         shipment: ShipmentRequest,
         interface: str,
+        statuses: Sequence[str] = (),
     ) -> list[tuple[_OpenItem, int]]:
+        """`statuses`: every fulfillment order status of the order, named in the refusal
+        when nothing is left (`closed` once shipped, `cancelled` for a cancelled order)."""
         if not shipment.lines:
             if not open_items:
                 why = "nothing is left to ship on this order"
+                if statuses:
+                    why += f" (fulfillment order status: {', '.join(statuses)})"
                 if blocked:
                     states = ", ".join(sorted(set(blocked.values())))
                     why = f"no fulfillment order is open (fulfillment order status: {states})"
@@ -397,6 +416,46 @@ class ShopifyConnector(Connector):
                 selection.append((item, take))
                 quantity -= take
         return selection
+
+    # ------------------------------------------------------------------ listings
+
+    async def pull_listings(self, page: str | None = None) -> ListingPage:
+        """One page of active products' variants (`products.json?status=active`).
+
+        The first page filters by `status=active`; later pages send only `limit`, `fields` and
+        the opaque `page_info` of the `Link: rel="next"` header (Shopify refuses other filters
+        next to it). Products are also filtered here by their `status`, so a gateway that
+        ignores the filter lists nothing that cannot sell. A product the mapping cannot read
+        is skipped and logged (without values); the rest of the page is returned.
+        """
+        interface = "products.json"
+        limit = str(max(1, min(self.page_size, MAX_PAGE_SIZE)))
+        params = {"limit": limit, "fields": PRODUCT_FIELDS}
+        if page is None:
+            params["status"] = "active"
+        else:
+            params["page_info"] = page
+        body, response = await self.api.get("products.json", interface=interface, params=params)
+        products = body.get("products")
+        if not isinstance(products, list):
+            raise MappingError(
+                "$.products: list response has no products array",
+                path="$.products",
+                platform=PLATFORM,
+                interface=interface,
+            )
+        listings: list[Listing] = []
+        for index, product in enumerate(products):
+            try:
+                listings += map_product_listings(product, f"$.products[{index}]")
+            except MappingError as exc:
+                log.warning(
+                    "shopify.listing_unmapped",
+                    shop_id=self.shop.shop_id,
+                    product_id=product_id_of(product),
+                    reason=exc.message,
+                )
+        return ListingPage(listings=listings, next_page=next_page_info(response))
 
     # ------------------------------------------------------------------ stock
 

@@ -10,6 +10,10 @@ checked the code against `taobao.logistics.companies.get` adds it in
 
 Reading back, a sub-order names its carrier by display name (`logistics_company`: `顺丰速运`),
 so names are matched too; anything else is `OTHER` with the name kept.
+
+The unified codes come from `shopbridge.core.carriers` (the single list): every code of the
+table without a confirmed row here is "unconfirmed", so a carrier added to the table is
+refused with advice until its Taobao code is confirmed.
 """
 
 from __future__ import annotations
@@ -17,21 +21,27 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 from shopbridge.connectors.errors import Rejected
+from shopbridge.core.carriers import (
+    CARRIER_CODES,
+    OTHER,
+    PlatformCarriers,
+    declare_platform_carriers,
+)
 
 __all__ = [
     "COMPANY_NAMES",
     "OTHER",
+    "SUPPORTED_CARRIERS",
     "TAOBAO_COMPANY_CODES",
     "UNCONFIRMED",
     "carrier_overrides",
+    "shop_accepts_carrier",
     "taobao_company_code",
     "unified_carrier_code",
 ]
-
-OTHER: Final = "OTHER"
 
 TAOBAO_COMPANY_CODES: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -46,32 +56,12 @@ TAOBAO_COMPANY_CODES: Final[Mapping[str, str]] = MappingProxyType(
 )
 """Unified code -> Taobao `company_code`, confirmed ones only."""
 
-UNCONFIRMED: Final = frozenset(
-    {
-        "JTEXPRESS",
-        "EMS",
-        "JD",
-        "DEPPON",
-        "BEST",
-        "CAINIAO",
-        "DANNIAO",
-        "SF_INTL",
-        "UPS",
-        "FEDEX",
-        "DHL_EXPRESS",
-        "USPS",
-        "ROYAL_MAIL",
-        "CANADA_POST",
-        "AUSTRALIA_POST",
-        "JAPAN_POST",
-        "YAMATO",
-        "SAGAWA",
-        "FOURPX",
-        "YANWEN",
-        "CAINIAO_GLOBAL",
-    }
-)
+UNCONFIRMED: Final[frozenset[str]] = CARRIER_CODES - set(TAOBAO_COMPANY_CODES) - {OTHER}
 """Unified carriers whose Taobao code is not confirmed (`?` in the carrier table)."""
+
+SUPPORTED_CARRIERS: Final[frozenset[str]] = frozenset(TAOBAO_COMPANY_CODES)
+"""Unified codes every Taobao shop accepts; a shop's `settings.carrier_codes` adds more.
+`OTHER` is never accepted: Taobao only takes carriers from its own list."""
 
 COMPANY_NAMES: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -165,3 +155,22 @@ def unified_carrier_code(native: str | None) -> str | None:
     if text.upper() in _BY_CODE:
         return _BY_CODE[text.upper()]
     return COMPANY_NAMES.get(text, OTHER)
+
+
+def shop_accepts_carrier(carrier_code: str, settings: Mapping[str, Any]) -> bool:
+    """Whether a shop with these settings can confirm with this unified code, without
+    calling Taobao: a confirmed code, or one the shop maps in `settings.carrier_codes`. Broken
+    `carrier_codes` settings accept only the confirmed codes (the confirm call then names
+    the setting's problem)."""
+    code = carrier_code.strip().upper()
+    if code in SUPPORTED_CARRIERS:
+        return True
+    try:
+        return code in carrier_overrides(settings.get("carrier_codes"))
+    except Rejected:
+        return False
+
+
+declare_platform_carriers(
+    PlatformCarriers(platform="taobao", supported=SUPPORTED_CARRIERS, accepts=shop_accepts_carrier)
+)

@@ -5,7 +5,7 @@ Credentials: `app_key`, `app_secret` (signs every call, verifies relayed TMC mes
 `previous_app_secret` (accepted for relayed TMC messages during a secret rotation).
 
 Settings: `sign_method` (`hmac-sha256` default, `md5`, `hmac`), `page_size` (trades per pull
-page, 1..100), `order_detail` (`fullinfo` default: one `taobao.trade.fullinfo.get` per listed
+page, 1..100; also lowers the items per listings page, 1..200), `order_detail` (`fullinfo` default: one `taobao.trade.fullinfo.get` per listed
 trade; `list`: map the list rows as they come), `detail_concurrency` (1..16, default 4),
 `trade_types` (the `type` filter of the list call; every documented type when absent),
 `carrier_codes` (unified carrier -> Taobao `company_code` additions or overrides),
@@ -27,6 +27,8 @@ from shopbridge.connectors.base import (
     Capability,
     Connector,
     ConnectorInfo,
+    Listing,
+    ListingPage,
     OrderPage,
     PullWindow,
     PushMessage,
@@ -48,6 +50,19 @@ from shopbridge.connectors.errors import (
 )
 from shopbridge.connectors.taobao import statuses
 from shopbridge.connectors.taobao.carriers import carrier_overrides, taobao_company_code
+from shopbridge.connectors.taobao.listings import (
+    ITEM_FIELDS,
+    MAX_ITEMS_PAGE_SIZE,
+    ONSALE_METHOD,
+    SKU_FIELDS,
+    SKUS_BATCH,
+    SKUS_METHOD,
+    decode_listing_page,
+    encode_listing_page,
+    group_skus,
+    item_id_of,
+    map_item_listings,
+)
 from shopbridge.connectors.taobao.mapping import (
     list_items,
     map_order,
@@ -208,10 +223,10 @@ def _int_setting(settings: Mapping[str, Any], key: str, default: int, low: int, 
     return value
 
 
-def _page_size(setting: object) -> int:
-    if isinstance(setting, int) and not isinstance(setting, bool) and 1 <= setting <= MAX_PAGE_SIZE:
+def _page_size(setting: object, maximum: int = MAX_PAGE_SIZE) -> int:
+    if isinstance(setting, int) and not isinstance(setting, bool) and 1 <= setting <= maximum:
         return setting
-    return MAX_PAGE_SIZE
+    return maximum
 
 
 def _rate_limit(settings: Mapping[str, Any], default: RateLimit) -> RateLimit:
@@ -235,6 +250,20 @@ def _str_bool(value: object) -> bool | None:
     return None
 
 
+def _has_next(body: Mapping[str, Any], page_no: int, page_size: int, count: int) -> bool:
+    """Whether a `page_no` paged list goes on: `has_next` when the answer has it, else
+    `total_results`, else a full page."""
+    flag = _str_bool(body.get("has_next"))
+    if flag is not None:
+        return flag
+    total = body.get("total_results")
+    if isinstance(total, str) and total.strip().isdigit():
+        total = int(total.strip())
+    if isinstance(total, int) and not isinstance(total, bool):
+        return page_no * page_size < total
+    return count >= page_size
+
+
 ALL_TRADE_TYPES = (
     "fixed,auction,guarantee_trade,step,independent_simple_trade,independent_shop_trade,"
     "auto_delivery,ec,cod,game_equipment,shopex_trade,netcn_trade,external_trade,instant_trade,"
@@ -247,7 +276,8 @@ those orders; `settings.trade_types` narrows it on purpose."""
 
 
 class TaobaoConnector(Connector):
-    """Trades (pull, get, TMC), offline shipment confirmation and item stock on Taobao/Tmall."""
+    """Trades (pull, get, TMC), offline shipment confirmation, listings and item stock on
+    Taobao/Tmall."""
 
     info: ClassVar[ConnectorInfo] = ConnectorInfo(
         platform=PLATFORM,
@@ -261,6 +291,7 @@ class TaobaoConnector(Connector):
                 Capability.PUSH_CHANNEL,
                 Capability.SHIPMENT_CONFIRM,
                 Capability.STOCK_UPDATE,
+                Capability.LISTINGS_PULL,
             }
         ),
         rate_limit=RateLimit(requests=10, per_seconds=1, burst=20),
@@ -288,6 +319,9 @@ class TaobaoConnector(Connector):
         settings = shop.settings
         self.page_size = _page_size(settings.get("page_size"))
         """Trades per list page (TOP allows 1..100); `settings["page_size"]` lowers it."""
+        self.listing_page_size = _page_size(settings.get("page_size"), MAX_ITEMS_PAGE_SIZE)
+        """Items per `pull_listings` page (TOP allows 1..200); `settings["page_size"]`
+        lowers it."""
         detail = settings.get("order_detail", "fullinfo")
         if detail not in ("fullinfo", "list"):
             raise _rejected("order_detail must be 'fullinfo' or 'list'", None, "configuration")
@@ -395,13 +429,7 @@ class TaobaoConnector(Connector):
         )
 
     def _has_next(self, body: Mapping[str, Any], page_no: int, count: int) -> bool:
-        flag = _str_bool(body.get("has_next"))
-        if flag is not None:
-            return flag
-        total = body.get("total_results")
-        if isinstance(total, int) and not isinstance(total, bool):
-            return page_no * self.page_size < total
-        return count >= self.page_size
+        return _has_next(body, page_no, self.page_size, count)
 
     async def _orders_for(
         self, rows: Sequence[tuple[Any, str | None]]
@@ -629,6 +657,67 @@ class TaobaoConnector(Connector):
         if set(wanted) == set(open_ids) and not done:
             return None
         return [oid for oid in open_ids if oid in wanted]
+
+    # ------------------------------------------------------------------ listings
+
+    async def pull_listings(self, page: str | None = None) -> ListingPage:
+        """One page of items on sale (`taobao.items.onsale.get`, `page_no` paging, oldest
+        listing first) with their SKUs (`taobao.item.skus.get`, 40 items per call): one
+        listing per SKU, or per item without SKUs.
+
+        `taobao.items.onsale.get` documents no SKU fields and answers `total_results` (no
+        `has_next`), so every item of the page is asked for its SKUs; an item that has none
+        is a listing itself. An item or SKU row the mapping cannot read is skipped and
+        logged (without values); the rest of the page is returned.
+        """
+        page_no = 1 if page is None else decode_listing_page(page)
+        size = self.listing_page_size
+        body = await self.api.call(
+            ONSALE_METHOD,
+            {
+                "fields": ITEM_FIELDS,
+                "page_no": str(page_no),
+                "page_size": str(size),
+                "order_by": "list_time:asc",
+            },
+        )
+        try:
+            items = [item for item, _ in list_items(body.get("items"), "item", "$.items")]
+        except MappingError as exc:
+            exc.interface = ONSALE_METHOD
+            raise
+        ids = list(dict.fromkeys(i for i in map(item_id_of, items) if i is not None))
+        skus: dict[str, list[dict[str, Any]]] = {}
+        for start in range(0, len(ids), SKUS_BATCH):
+            answer = await self.api.call(
+                SKUS_METHOD,
+                {"fields": SKU_FIELDS, "num_iids": ",".join(ids[start : start + SKUS_BATCH])},
+            )
+            try:
+                rows = [row for row, _ in list_items(answer.get("skus"), "sku", "$.skus")]
+            except MappingError as exc:
+                exc.interface = SKUS_METHOD
+                raise
+            for owner, found in group_skus(rows).items():
+                skus.setdefault(owner, []).extend(found)
+        listings: list[Listing] = []
+        for index, item in enumerate(items):
+            num_iid = item_id_of(item)
+            try:
+                listings += map_item_listings(
+                    item, skus.get(num_iid or "", []), f"$.items[{index}]"
+                )
+            except MappingError as exc:
+                log.warning(
+                    "taobao.listing_unmapped",
+                    shop_id=self.shop.shop_id,
+                    num_iid=num_iid,
+                    reason=exc.message,
+                )
+        more = bool(items) and _has_next(body, page_no, size, len(items))
+        return ListingPage(
+            listings=listings, next_page=encode_listing_page(page_no + 1) if more else None
+        )
 
     # ------------------------------------------------------------------ stock
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from shopbridge.sandbox.common.control import ControlModel, StreamIn, TickIn, control_router
@@ -33,15 +34,21 @@ from shopbridge.sandbox.shopify.state import (
     BuyerRequest,
     DiscountRequest,
     InvalidError,
+    InventoryItem,
+    InventoryLevel,
     LineRequest,
     NotFoundError,
     Order,
     OrderDraft,
+    OutOfStockError,
     PaymentPlan,
+    Product,
+    ProductOption,
     RefundLineRequest,
     ShippingRequest,
     StateError,
     TrackingInfo,
+    Variant,
 )
 from shopbridge.sandbox.shopify.versions import latest_stable
 
@@ -93,6 +100,9 @@ class ShippingIn(_Model):
     price: Decimal = Field(default=Decimal("0.00"), ge=0)
 
 
+SourceName = Literal["web", "pos", "shopify_draft_order", "iphone", "android"]
+
+
 class CreateOrdersIn(_Model):
     """Create ``count`` generated orders, or one order from the given parts."""
 
@@ -105,6 +115,42 @@ class CreateOrdersIn(_Model):
     note: str | None = None
     tags: str = ""
     test: bool = False
+    source_name: SourceName | None = None
+    """Where the order came from: ``web`` (checkout, the default for orders from parts),
+    ``pos``, ``shopify_draft_order`` (a converted draft order), ``iphone``/``android``."""
+
+
+class VariantIn(_Model):
+    sku: str = Field(default="", max_length=255)
+    """May be empty, as on Shopify."""
+    title: str | None = Field(default=None, min_length=1, max_length=255)
+    """Option value; the only variant of a product without options is ``Default Title``."""
+    price: Decimal = Field(default=Decimal("10.00"), ge=0)
+    available: int = Field(default=0, ge=-1_000_000, le=1_000_000_000)
+    """Stock at the primary location."""
+    inventory_policy: Literal["deny", "continue"] = "deny"
+    """``deny``: checkouts beyond the stock are refused; ``continue``: they oversell."""
+
+
+class CreateProductIn(_Model):
+    title: str = Field(default="Sandbox Product", min_length=1, max_length=255)
+    status: Literal["active", "draft", "archived"] = "active"
+    vendor: str = "Sandbox"
+    product_type: str = ""
+    option_name: str = "Title"
+    variants: list[VariantIn] = Field(
+        default_factory=lambda: [VariantIn()], min_length=1, max_length=2048
+    )
+    """Up to 2048 (Shopify's limit since 2025); REST product payloads show the first 100."""
+
+
+class CheckoutIn(_Model):
+    """A buyer completes checkout for one variant (by ``variant_id`` or ``sku``)."""
+
+    sku: str | None = Field(default=None, min_length=1, max_length=255)
+    variant_id: int | None = None
+    quantity: int = Field(default=1, ge=1, le=10_000)
+    payment: Literal["paid", "authorized", "pending"] = "paid"
 
 
 class BurstIn(_Model):
@@ -289,16 +335,27 @@ def build_control_router(sandbox: ShopifySandbox) -> APIRouter:
         created: list[Order] = []
         try:
             with state.lock:
-                custom = any(
+                custom = body.test or any(
                     value is not None
-                    for value in (body.line_items, body.buyer, body.discount, body.shipping)
+                    for value in (
+                        body.line_items,
+                        body.buyer,
+                        body.discount,
+                        body.shipping,
+                        body.source_name,
+                    )
                 )
                 if not custom:
                     for _ in range(body.count):
                         created.append(sandbox.stream.new_order(body.payment))
                 else:
+                    # Explicit lines are a buyer's checkout: refused beyond the stock of a
+                    # ``deny``-policy variant (generated lines are not checked).
+                    enforce = body.line_items is not None
                     for _ in range(body.count):
-                        created.append(state.place_order(_draft(sandbox, body)))
+                        created.append(
+                            state.place_order(_draft(sandbox, body), enforce_stock=enforce)
+                        )
                 return {"orders": [order_json(o) for o in created]}
         except StateError as exc:
             raise state_error(exc) from None
@@ -336,6 +393,69 @@ def build_control_router(sandbox: ShopifySandbox) -> APIRouter:
             "started_at": wall,
             "seconds": round(loop.time() - started, 4),
         }
+
+    @router.post("/checkout", status_code=201, response_model=None)
+    async def checkout(body: CheckoutIn) -> dict[str, Any] | JSONResponse:
+        """A buyer's checkout: refused (422, nothing created) when a ``deny``-policy
+        variant has fewer available at the fulfilling location than asked for; otherwise
+        the order is placed and the stock taken in the same locked step, firing
+        ``orders/create`` (+ ``orders/paid``) and ``inventory_levels/update``. Answers
+        compactly (no order rendering), so a flash sale of many buyers stays cheap."""
+        state = sandbox.state
+        try:
+            with state.lock:
+                if body.variant_id is not None:
+                    variant = state.variant(body.variant_id)
+                elif body.sku is not None:
+                    variant = state.variant_by_sku(body.sku)
+                else:
+                    raise InvalidError({"line_items": ["sku or variant_id is required"]})
+                short = state.shortages([LineRequest(variant.id, body.quantity)])
+                if short:
+                    raise OutOfStockError(short)  # before drafting: a refusal stays cheap
+                draft = _draft(
+                    sandbox,
+                    CreateOrdersIn.model_validate(
+                        {
+                            "payment": body.payment,
+                            "line_items": [{"variant_id": variant.id, "quantity": body.quantity}],
+                        }
+                    ),
+                )
+                order = state.place_order(draft, enforce_stock=True)
+                level = state.levels.get((variant.inventory_item_id, state.primary_location_id))
+                return {
+                    "order": {
+                        "id": order.id,
+                        "name": order.name,
+                        "variant_id": variant.id,
+                        "sku": variant.sku,
+                        "quantity": body.quantity,
+                        "financial_status": order.financial_status,
+                    },
+                    "available": level.available if level is not None else None,
+                }
+        except OutOfStockError as exc:
+            return JSONResponse(
+                status_code=422,
+                content={
+                    "errors": {
+                        "line_items": [
+                            {
+                                "code": "not_enough_in_stock",
+                                "message": short.message,
+                                "variant_id": short.variant_id,
+                                "sku": short.sku,
+                                "requested": short.requested,
+                                "available": short.available,
+                            }
+                            for short in exc.shortages
+                        ]
+                    }
+                },
+            )
+        except StateError as exc:
+            raise state_error(exc) from None
 
     @router.get("/orders/{order_id}")
     async def get_order(order_id: int) -> dict[str, Any]:
@@ -504,6 +624,53 @@ def build_control_router(sandbox: ShopifySandbox) -> APIRouter:
             ]
         return {"changes": rows}
 
+    # catalog -------------------------------------------------------------------------
+
+    def product_json(product: Product) -> dict[str, Any]:
+        state = sandbox.state
+        variants = [state.variants[vid] for vid in product.variant_ids]
+        return {
+            "id": product.id,
+            "title": product.title,
+            "status": product.status,
+            "variants": [
+                {
+                    "id": v.id,
+                    "title": v.title,
+                    "sku": v.sku,
+                    "inventory_item_id": v.inventory_item_id,
+                    "available": state.available(v.inventory_item_id),
+                    "levels": [
+                        {"location_id": level.location_id, "available": level.available}
+                        for (item_id, _), level in state.levels.items()
+                        if item_id == v.inventory_item_id
+                    ],
+                }
+                for v in variants
+            ],
+        }
+
+    @router.get("/products")
+    async def products(status: str | None = None) -> dict[str, Any]:
+        state = sandbox.state
+        with state.lock:
+            return {
+                "products": [
+                    product_json(p)
+                    for p in state.products.values()
+                    if status is None or p.status == status
+                ]
+            }
+
+    @router.post("/products", status_code=201)
+    async def create_product(body: CreateProductIn) -> dict[str, Any]:
+        """Add a product as the merchant would in the admin (the Admin API's product writes
+        are not emulated); stock is placed at the primary location."""
+        state = sandbox.state
+        with state.lock:
+            product = _product(sandbox, body)
+            return {"product": product_json(product)}
+
     @router.get("/inventory")
     async def inventory() -> dict[str, Any]:
         state = sandbox.state
@@ -639,6 +806,79 @@ def build_control_router(sandbox: ShopifySandbox) -> APIRouter:
     return router
 
 
+def _product(sandbox: ShopifySandbox, body: CreateProductIn) -> Product:
+    """A new product with its variants, inventory items and stock at the primary location."""
+    state = sandbox.state
+    at = state.now()
+    product_id = state.ids.next("product")
+    location_id = state.primary_location_id
+    variants: list[Variant] = []
+    items: list[InventoryItem] = []
+    titles: list[str] = []
+    for position, spec in enumerate(body.variants, start=1):
+        title = spec.title or ("Default Title" if len(body.variants) == 1 else f"Option {position}")
+        titles.append(title)
+        item = InventoryItem(
+            id=state.ids.next("inventory_item"),
+            sku=spec.sku,
+            cost=(spec.price * Decimal("0.42")).quantize(Decimal("0.01")),
+            created_at=at,
+            updated_at=at,
+        )
+        items.append(item)
+        variants.append(
+            Variant(
+                id=state.ids.next("variant"),
+                product_id=product_id,
+                title=title,
+                sku=spec.sku,
+                price=spec.price,
+                compare_at_price=None,
+                position=position,
+                option1=title,
+                option2=None,
+                option3=None,
+                barcode=None,
+                grams=200,
+                inventory_item_id=item.id,
+                created_at=at,
+                updated_at=at,
+                inventory_policy=spec.inventory_policy,
+            )
+        )
+    handle = "-".join(
+        part
+        for part in "".join(c.lower() if c.isalnum() else "-" for c in body.title).split("-")
+        if part
+    )
+    product = Product(
+        id=product_id,
+        title=body.title,
+        handle=f"{handle or 'product'}-{product_id}",
+        vendor=body.vendor,
+        product_type=body.product_type,
+        body_html=f"<p>{body.title}</p>",
+        tags="",
+        status=body.status,
+        created_at=at,
+        updated_at=at,
+        published_at=at if body.status == "active" else None,
+        options=[
+            ProductOption(
+                id=state.ids.next("product_option"),
+                name=body.option_name,
+                position=1,
+                values=titles,
+            )
+        ],
+        variant_ids=[v.id for v in variants],
+    )
+    state.add_product(product, variants, items)
+    for item, spec in zip(items, body.variants, strict=True):
+        state.seed_level(InventoryLevel(item.id, location_id, spec.available, at))
+    return product
+
+
 def _draft(sandbox: ShopifySandbox, body: CreateOrdersIn) -> OrderDraft:
     """An order draft from explicit parts, generated values filling the gaps."""
     state = sandbox.state
@@ -688,6 +928,7 @@ def _draft(sandbox: ShopifySandbox, body: CreateOrdersIn) -> OrderDraft:
         shipping=shipping,
         note=body.note if body.note is not None else generated.note,
         tags=body.tags or generated.tags,
+        source_name=body.source_name or "web",
         test=body.test,
         browser_ip=generated.browser_ip,
         customer_locale=generated.customer_locale,

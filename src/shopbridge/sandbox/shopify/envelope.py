@@ -702,7 +702,13 @@ def render_variant(variant: Variant, ctx: RenderContext) -> JSON:
     }
 
 
+REST_VARIANT_LIMIT = 100
+"""REST product payloads carry at most 100 variants, although products may have up to 2048
+since 2025 (Shopify's new-product-model migration guide); the rest is GraphQL-only."""
+
+
 def render_product(product: Product, ctx: RenderContext) -> JSON:
+    variant_ids = product.variant_ids[:REST_VARIANT_LIMIT]
     return {
         "id": product.id,
         "title": product.title,
@@ -718,7 +724,7 @@ def render_product(product: Product, ctx: RenderContext) -> JSON:
         "tags": product.tags,
         "status": product.status,
         "admin_graphql_api_id": gid("Product", product.id),
-        "variants": [render_variant(ctx.state.variants[vid], ctx) for vid in product.variant_ids],
+        "variants": [render_variant(ctx.state.variants[vid], ctx) for vid in variant_ids],
         "options": [
             {
                 "id": option.id,

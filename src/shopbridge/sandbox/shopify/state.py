@@ -66,6 +66,34 @@ def invalid(field_name: str, message: str) -> InvalidError:
     return InvalidError({field_name: [message]})
 
 
+@dataclass(frozen=True)
+class Shortage:
+    """One checkout line the stock cannot cover."""
+
+    index: int
+    variant_id: int
+    sku: str
+    title: str
+    requested: int
+    available: int
+
+    @property
+    def message(self) -> str:
+        # Shopify's checkout wording; since 2021 it no longer tells how many are left.
+        if self.available <= 0:
+            return f"{self.title} is out of stock"
+        return "Not enough items available"
+
+
+class OutOfStockError(InvalidError):
+    """A checkout asked for more of a stock-tracked, ``deny``-policy variant than its
+    fulfilling location has available (HTTP 422, nothing was created or reserved)."""
+
+    def __init__(self, shortages: list[Shortage]) -> None:
+        super().__init__({"line_items": [s.message for s in shortages]})
+        self.shortages = shortages
+
+
 # ---------------------------------------------------------------------------------------
 # ids
 
@@ -1290,11 +1318,62 @@ class ShopifyState:
         code = (address.province_code if address else None) or self.shop.province_code
         return f"{code} State Tax", rates.get(code, Decimal("0.05"))
 
-    def place_order(self, draft: OrderDraft, *, at: datetime | None = None) -> Order:
-        """Create an order the way checkout does: price, discount, tax, commit stock."""
+    def shortages(self, lines: list[LineRequest]) -> list[Shortage]:
+        """Lines a checkout would refuse: the variant is tracked by Shopify
+        (``inventory_management: shopify``, a tracked inventory item), sells only while in
+        stock (``inventory_policy: deny``) and its fulfilling (primary) location has fewer
+        available than asked for (several lines of one variant count together)."""
+        with self.lock:
+            location_id = self.primary_location_id
+            wanted: dict[int, int] = {}
+            for request in lines:
+                wanted[request.variant_id] = wanted.get(request.variant_id, 0) + request.quantity
+            found: list[Shortage] = []
+            reported: set[int] = set()
+            for index, request in enumerate(lines):
+                variant = self.variant(request.variant_id)
+                if variant.id in reported:
+                    continue
+                item = self.inventory_items.get(variant.inventory_item_id)
+                if (
+                    variant.inventory_management != "shopify"
+                    or variant.inventory_policy != "deny"
+                    or item is None
+                    or not item.tracked
+                ):
+                    continue
+                level = self.levels.get((variant.inventory_item_id, location_id))
+                have = level.available if level is not None else 0
+                if wanted[variant.id] > have:
+                    reported.add(variant.id)
+                    product = self.products[variant.product_id]
+                    title = (
+                        product.title
+                        if variant.title == "Default Title"
+                        else f"{product.title} - {variant.title}"
+                    )
+                    found.append(
+                        Shortage(index, variant.id, variant.sku, title, wanted[variant.id], have)
+                    )
+            return found
+
+    def place_order(
+        self, draft: OrderDraft, *, at: datetime | None = None, enforce_stock: bool = False
+    ) -> Order:
+        """Create an order the way checkout does: price, discount, tax, commit stock.
+
+        With ``enforce_stock`` (a buyer's checkout) lines beyond the available stock of a
+        ``deny``-policy variant refuse the whole order (`OutOfStockError`); the check and the
+        decrement happen under the one state lock, so concurrent checkouts cannot both take
+        the last unit. Without it (generated, streamed and seeded orders) stock is taken even
+        below zero, as the sandbox always did."""
         if not draft.lines:
             raise invalid("line_items", "must have at least one line item")
         with self.lock:
+            if enforce_stock:
+                short = self.shortages(draft.lines)
+                if short:
+                    raise OutOfStockError(short)
             at = whole_seconds(at) if at else self.now()
             customer = self._customer_for(draft.buyer, at)
             tax_title, rate = self._tax_rate(draft.buyer.address)

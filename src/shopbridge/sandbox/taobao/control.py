@@ -14,6 +14,7 @@ shape as ``taobao.trade.fullinfo.get`` (buyer data masked).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -41,9 +42,11 @@ from shopbridge.sandbox.taobao.state import (
     Buyer,
     InitialStatus,
     Invoice,
+    Item,
     LineDraft,
     NotFoundError,
     Receiver,
+    Sku,
     StateError,
     Trade,
     TradeDraft,
@@ -130,6 +133,29 @@ class CreateTradesIn(_Model):
     seller_memo: str | None = None
     seller_flag: int | None = Field(default=None, ge=0, le=5)
     invoice: InvoiceIn | None = None
+
+
+class SkuIn(_Model):
+    outer_id: str = Field(default="", max_length=64)
+    """The SKU's merchant code (商家编码); may be empty, as on Taobao."""
+    quantity: int = Field(default=0, ge=0, le=999_999_999)
+    price: Decimal | None = Field(default=None, gt=0)
+    value: str | None = Field(default=None, min_length=1, max_length=30)
+    """The value of the SKU's sale property (default: the code, else a generated one)."""
+
+
+class CreateItemIn(_Model):
+    """One item as the seller would publish it: with SKUs, or without (item-level stock)."""
+
+    title: str = Field(default="沙盒测试商品", min_length=1, max_length=60)
+    outer_id: str = Field(default="", max_length=64)
+    price: Decimal = Field(default=Decimal("99.00"), gt=0)
+    quantity: int = Field(default=0, ge=0, le=999_999_999)
+    """Item-level stock (`num`) of an item without SKUs."""
+    skus: list[SkuIn] = Field(default_factory=list, max_length=600)
+    prop_name: str = Field(default="颜色分类", min_length=1, max_length=20)
+    """The sale property the SKUs differ by."""
+    approve_status: Literal["onsale", "instock"] = "onsale"
 
 
 class ShipIn(_Model):
@@ -510,23 +536,30 @@ def build_control_router(sandbox: TaobaoSandbox) -> APIRouter:
             ]
         return {"changes": rows}
 
+    def item_json(item: Item) -> JSON:
+        return {
+            "num_iid": item.num_iid,
+            "title": item.title,
+            "outer_id": item.outer_id,
+            "approve_status": item.approve_status,
+            "num": item.num,
+            "skus": [render_sku(s, sandbox.gateway.ctx) for s in item.skus],
+        }
+
     @router.get("/stock")
     async def stock() -> JSON:
         state = sandbox.state
-        ctx = sandbox.gateway.ctx
         with state.lock:
-            return {
-                "items": [
-                    {
-                        "num_iid": item.num_iid,
-                        "title": item.title,
-                        "outer_id": item.outer_id,
-                        "num": item.num,
-                        "skus": [render_sku(s, ctx) for s in item.skus],
-                    }
-                    for item in state.items.values()
-                ]
-            }
+            return {"items": [item_json(item) for item in state.items.values()]}
+
+    @router.post("/items", status_code=201)
+    async def create_item(body: CreateItemIn) -> JSON:
+        """Publish an item (a seller's action in the web UI; TOP's item.add is not emulated)."""
+        state = sandbox.state
+        with state.lock:
+            item = _item(sandbox, body)
+            state.add_item(item)
+            return {"item": item_json(item)}
 
     @router.get("/calls")
     async def calls(limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> JSON:
@@ -779,6 +812,46 @@ def _draft(sandbox: TaobaoSandbox, body: CreateTradesIn) -> TradeDraft:
     if body.status == "PAID_FORBID_CONSIGN":
         draft.forbid_consign = True
     return draft
+
+
+def _item(sandbox: TaobaoSandbox, body: CreateItemIn) -> Item:
+    """A new item (and its SKUs) from the control body, with fresh ids."""
+    state = sandbox.state
+    now = state.now()
+    num_iid = state.ids.next("num_iid")
+    item = Item(
+        num_iid=num_iid,
+        title=body.title,
+        outer_id=body.outer_id,
+        price=body.price,
+        cid=50_012_036,
+        pic_url=f"https://img.alicdn.com/bao/uploaded/i1/sandbox/{num_iid}.jpg",
+        created=now,
+        modified=now,
+        list_time=now,
+        delist_time=now + timedelta(days=7),
+        quantity=0 if body.skus else body.quantity,
+        approve_status=body.approve_status,
+    )
+    pid = 1_627_207 if body.prop_name == "颜色分类" else 20_000 + len(body.prop_name)
+    for index, sku in enumerate(body.skus):
+        vid = 3_000_000 + index * 7
+        value = (sku.value or sku.outer_id or f"款式{index + 1}").replace(":", "#cln#")
+        value = value.replace(";", "#scln#")  # how TOP escapes separators in names
+        item.skus.append(
+            Sku(
+                sku_id=state.ids.next("sku"),
+                num_iid=num_iid,
+                outer_id=sku.outer_id,
+                properties=f"{pid}:{vid}",
+                properties_name=f"{pid}:{vid}:{body.prop_name}:{value}",
+                price=sku.price or body.price,
+                quantity=sku.quantity,
+                created=now,
+                modified=now,
+            )
+        )
+    return item
 
 
 def _advance(sandbox: TaobaoSandbox, trade: Trade, body: CreateTradesIn) -> None:

@@ -30,7 +30,7 @@ import re
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -287,6 +287,35 @@ class Page:
             else {"total_results": len(rows)}
         )
         return chunk, meta
+
+
+ONSALE_ITEM_FIELDS: frozenset[str] = frozenset(
+    [
+        "approve_status",
+        "num_iid",
+        "title",
+        "nick",
+        "type",
+        "cid",
+        "pic_url",
+        "num",
+        "props",
+        "valid_thru",
+        "list_time",
+        "price",
+        "has_discount",
+        "has_invoice",
+        "has_warranty",
+        "has_showcase",
+        "modified",
+        "delist_time",
+        "postage_id",
+        "seller_cids",
+        "outer_id",
+        "sold_quantity",
+    ]
+)
+"""The `fields` `taobao.items.onsale.get` documents; others are not returned."""
 
 
 def _page(call: ApiCall, *, default: int = 40, maximum: int = 100) -> Page:
@@ -758,8 +787,12 @@ class TaobaoGateway:
         return {"item": self._item_brief(item, [sku for sku, _ in updates])}
 
     def items_onsale_get(self, call: ApiCall) -> JSON:
-        fields = call.fields()
-        page = _page(call, maximum=200)
+        # Only the fields TOP documents for this call (no SKUs: those come from
+        # taobao.item.seller.get / taobao.item.skus.get), and always `total_results`: the call
+        # has no `use_has_next`.
+        requested = call.fields()
+        fields = Fields(requested.names & ONSALE_ITEM_FIELDS, {})
+        page = replace(_page(call, maximum=200), use_has_next=False)
         query = call.text("q")
         cid = call.integer("cid")
         start = call.time("start_modified")
