@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -81,6 +81,16 @@ class Settings(BaseSettings):
     event_retention_days: float = Field(
         default=30, gt=0, description="Events (and their delivery records) kept for the feed."
     )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> Settings:
+        lease = self.webhook_lease_seconds
+        if lease is not None and lease <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "SHOPBRIDGE_WEBHOOK_LEASE_SECONDS must be longer than "
+                "SHOPBRIDGE_WEBHOOK_TIMEOUT_SECONDS, or a live attempt could lose its claim"
+            )
+        return self
 
     @property
     def effective_database_url(self) -> str:

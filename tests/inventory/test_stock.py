@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from shopbridge.connectors import Listing
-from shopbridge.storage.inventory import Component
+from shopbridge.storage.inventory import Component, even_out
 from shopbridge.storage.listings import ListingRepository
 from shopbridge.storage.tables import ListingRow
 from tests.conftest import TenantClient
@@ -262,3 +262,48 @@ async def test_stock_is_tenant_scoped(shop: Shop, admin: Any) -> None:
 
 async def test_component_dataclass_roundtrip() -> None:
     assert Component("A", 2) == Component("A", 2)
+
+
+@pytest.mark.parametrize(
+    ("current", "total", "expected"),
+    [
+        ([0, 0, 0], 100, [34, 33, 33]),  # from nothing: an even split
+        ([33, 33, 33], 99, [33, 33, 33]),  # a pure sell-down moves nothing
+        ([10, 30, 5], 40, [10, 25, 5]),  # a shortfall comes off the largest
+        ([10, 30, 5], 50, [10, 30, 10]),  # a surplus goes to the smallest
+        ([0, 12, 3], 0, [0, 0, 0]),
+        ([], 5, []),
+    ],
+)
+def test_even_out_moves_as_few_units_as_possible(
+    current: list[int], total: int, expected: list[int]
+) -> None:
+    result = even_out(current, total)
+    assert result == expected
+    assert sum(result) == (total if current else 0)
+
+
+async def test_a_sale_lowers_only_the_listing_that_sold_it(shop: Shop) -> None:
+    """With split allocation a listing keeps its share while it sells down: the order takes
+    the unit off the listing that sold it and nothing is rebalanced (no push could offer a
+    unit again that another shop already sold)."""
+    client = shop.client
+    rows = await listings(shop, ("F", "F"), ("F", "F"))
+    await put(client, {"sku": "F", "on_hand": 10, "version": 1})
+    await client.put("/v1/stock-rules/F", json={"allocation": "split"})
+    async with shop.db.transaction() as session:
+        for row in await ListingRepository(session, shop.tenant_id).list(shop_id=shop.row.id):
+            row.pushed_quantity = row.target_quantity  # as if the pusher had pushed 5 / 5
+            row.push_state = "idle"
+    sold = rows[0]
+    order_line = line("F", 2) | {
+        "platform_product_id": sold.platform_listing_id,
+        "platform_variant_id": sold.platform_sku_id,
+    }
+    await shop.upsert(make_order("O7", lines=[order_line], placed_at=later(60)))
+    detail = {lst["id"]: lst for lst in (await stock(client, "F"))["listings"]}
+    assert detail[sold.id]["pushed_quantity"] == 3
+    assert detail[sold.id]["target_quantity"] == 3
+    other = next(i for i in detail if i != sold.id)
+    assert detail[other]["target_quantity"] == 5
+    assert {lst["push_state"] for lst in detail.values()} == {"idle"}

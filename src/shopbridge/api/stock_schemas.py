@@ -20,7 +20,10 @@ class StockSetItem(Strict):
     warehouse: Warehouse = "default"
     on_hand: StrictInt = Field(ge=0, le=1_000_000_000)
     version: StrictInt | None = Field(
-        default=None, ge=0, description="Your monotonic version of this SKU's stock."
+        default=None,
+        ge=0,
+        le=2**63 - 1,
+        description="Your monotonic version of this SKU's stock.",
     )
     as_of: IsoDatetime | None = Field(
         default=None, description="Or: when this count was true (used as the version)."
@@ -76,13 +79,16 @@ class AdjustmentsIn(Strict):
 
 class ShopCap(Strict):
     percent: StrictInt | None = Field(default=None, ge=0, le=100)
-    fixed: StrictInt | None = Field(default=None, ge=0)
+    fixed: StrictInt | None = Field(default=None, ge=0, le=1_000_000_000)
 
 
 class RulesIn(Strict):
-    safety_stock: StrictInt | None = Field(default=None, ge=0)
+    safety_stock: StrictInt | None = Field(default=None, ge=0, le=1_000_000_000)
     low_stock_threshold: StrictInt | None = Field(
-        default=None, ge=0, description="At or below this ATP, allocation switches to split."
+        default=None,
+        ge=0,
+        le=1_000_000_000,
+        description="At or below this ATP, allocation switches to split.",
     )
     allocation: Literal["shared", "split"] | None = Field(
         default=None,
@@ -120,7 +126,10 @@ class ListingOut(BaseModel):
     components: list[dict[str, object]]
     platform_quantity: int | None
     target_quantity: int | None = Field(description="What ShopBridge wants the platform to show.")
-    pushed_quantity: int | None = Field(description="What the platform was last told.")
+    pushed_quantity: int | None = Field(
+        description="What the platform shows as far as ShopBridge knows: the value last "
+        "pushed, minus the units this listing sold since."
+    )
     pushed_at: datetime | None
     push_state: Literal["idle", "pending", "failed"]
     last_error: str | None

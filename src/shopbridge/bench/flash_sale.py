@@ -18,6 +18,13 @@ all buyers are released at once, each checking out one unit on a random shop.
 In the same run, the baseline: fresh sandboxes, each simply showing S (what an integration
 that polls every minute and pushes `S - sold` to every shop has between two polls), the same
 buyers, and that poller running for as long as the sale does.
+
+Measured: `sold` (checkouts the shops accepted), `oversell` = max(0, sold - S), and from
+timelines sampled during the sale (`GET /v1/stock/HOT-1`, the shops' quantities): when
+ShopBridge's ATP reached 0 and stayed there, and when every listing showed 0 and stayed
+there. `seconds_to_all_listings_zero` is the time from the first to the second, 0 when the
+listings were at 0 first (with `split` each shop sells out its own share before ShopBridge
+has heard of the last orders; `listings_zero_minus_stock_zero_s` keeps the sign).
 """
 
 from __future__ import annotations
@@ -729,8 +736,10 @@ def _report(
     stock_zero_at = _zero_since([(at, atp == 0) for at, atp in samples.atp])
     listings_zero_at = _zero_since([(at, all(q <= 0 for q in qs)) for at, qs in samples.shops])
     seconds_to_zero: float | None = None
+    lag: float | None = None
     if stock_zero_at is not None and listings_zero_at is not None:
-        seconds_to_zero = max(0.0, listings_zero_at - stock_zero_at)
+        lag = listings_zero_at - stock_zero_at
+        seconds_to_zero = max(0.0, lag)
     promised = [sum(max(0, q) for q in qs) for _, qs in samples.shops]
     base = baseline.sale
     return {
@@ -744,6 +753,7 @@ def _report(
         "failed_checkouts": sale.errors,
         "seconds_of_sale": round(sale.ended - sale.started, 3),
         "seconds_to_all_listings_zero": _round(seconds_to_zero),
+        "listings_zero_minus_stock_zero_s": _round(lag),
         "stock_zero_after_s": _round(
             None if stock_zero_at is None else stock_zero_at - sale.started
         ),

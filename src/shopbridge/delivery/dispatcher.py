@@ -307,7 +307,9 @@ class Dispatcher:
         blocked = exists().where(
             earlier.endpoint_id == WebhookDeliveryRow.endpoint_id,
             earlier.ordering_key == WebhookDeliveryRow.ordering_key,
-            earlier.state == PENDING,
+            # Pending, or still claimed: after a lease takeover the old owner may record the
+            # success while the new owner's resend is still on its way.
+            or_(earlier.state == PENDING, earlier.lease_expires_at > now),
             earlier.position < WebhookDeliveryRow.position,
         )
         stmt = (
@@ -365,6 +367,19 @@ class Dispatcher:
                 await session.execute(select(1))
                 now = utcnow()
             expires = now + self.settings.lease
+            # Lock in id order and skip rows another worker holds (recording its results):
+            # two workers taking the same rows in different orders would deadlock.
+            free = (
+                await session.scalars(
+                    select(WebhookDeliveryRow.id)
+                    .where(WebhookDeliveryRow.id.in_(ids))
+                    .order_by(WebhookDeliveryRow.id)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not free:
+                return []
+            ids = list(free)
             await session.execute(
                 update(WebhookDeliveryRow)
                 .where(
@@ -462,6 +477,7 @@ class Dispatcher:
 
     async def _record(self) -> None:
         batch, self._done = self._done, []
+        batch.sort(key=lambda done: done[0].delivery_id)  # the lock order `_claim` uses
         for job, _ in batch:
             self._inflight.pop(job.delivery_id, None)
             self._per_endpoint[job.endpoint_id] -= 1
@@ -499,8 +515,6 @@ class Dispatcher:
                             "last_status_code": result.status_code,
                             "last_error": None,
                             "last_response": result.excerpt,
-                            "lease_owner": None,
-                            "lease_expires_at": None,
                         }
                     )
                     continue
@@ -548,6 +562,19 @@ class Dispatcher:
                 # One executemany by primary key for every success of the batch (under load
                 # nearly all of them), instead of one UPDATE round trip per delivery.
                 await session.execute(update(WebhookDeliveryRow), delivered)
+                # Release only our own (or lapsed) claims: another worker's live claim keeps
+                # the order's next event waiting until its resend is done.
+                await session.execute(
+                    update(WebhookDeliveryRow)
+                    .where(
+                        WebhookDeliveryRow.id.in_([d["id"] for d in delivered]),
+                        or_(
+                            WebhookDeliveryRow.lease_owner == self.worker_id,
+                            WebhookDeliveryRow.lease_expires_at < now,
+                        ),
+                    )
+                    .values(lease_owner=None, lease_expires_at=None)
+                )
             await self._update_endpoints(session, succeeded_endpoints, failed_endpoints, gone, now)
         for job, result in batch:
             if not result.ok:

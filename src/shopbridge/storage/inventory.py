@@ -30,6 +30,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopbridge.core import Order, OrderStatus
@@ -56,8 +58,21 @@ _RELEASING = {OrderStatus.CANCELLED, OrderStatus.CLOSED}
 _CONSUMING = {OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED}
 
 
+MAX_UNITS = 1_000_000_000
+"""Upper bound of any stored quantity (the columns are 32-bit integers)."""
+
+
 class InsufficientStock(StorageError):
     """An adjustment would take a warehouse's on-hand below zero."""
+
+
+class TooMuchStock(StorageError):
+    """A change would take a SKU's on-hand past `MAX_UNITS`."""
+
+
+def _check_total(sku: str, total: int) -> None:
+    if total > MAX_UNITS:
+        raise TooMuchStock(f"SKU {sku!r} would hold {total} units; at most {MAX_UNITS} are stored")
 
 
 def sku_subject(tenant_id: str, sku: str) -> str:
@@ -193,33 +208,44 @@ class Inventory:
     # -- rows --------------------------------------------------------------------------------
 
     async def sku(self, sku: str, *, create: bool = True) -> SkuRow:
+        """The SKU's row, locked for this transaction (created when missing).
+
+        Creation is an INSERT … ON CONFLICT DO NOTHING followed by the locking read, so two
+        transactions meeting a new SKU at once both end up waiting on the same row instead
+        of one failing on the unique key (or deadlocking) halfway through an order."""
         row = self._skus.get(sku)
         if row is not None:
             return row
+        if create:
+            await self._insert_missing(sku)
         stmt = (
             select(SkuRow)
             .where(SkuRow.tenant_id == self.tenant_id, SkuRow.sku == sku)
             .with_for_update()
+            .execution_options(populate_existing=True)
         )
         row = (await self.session.scalars(stmt)).first()
         if row is None:
-            if not create:
-                raise NotFound(f"SKU {sku!r} not found")
-            row = SkuRow(
-                tenant_id=self.tenant_id,
-                sku=sku,
-                on_hand=0,
-                reserved=0,
-                safety_stock=0,
-                allocation="shared",
-                shop_caps={},
-                tracked=False,
-                updated_at=utcnow(),
-            )
-            self.session.add(row)
-            await self.session.flush()
+            raise NotFound(f"SKU {sku!r} not found")
         self._skus[sku] = row
         return row
+
+    async def _insert_missing(self, sku: str) -> None:
+        values = {
+            "tenant_id": self.tenant_id,
+            "sku": sku,
+            "on_hand": 0,
+            "reserved": 0,
+            "safety_stock": 0,
+            "allocation": "shared",
+            "shop_caps": {},
+            "tracked": False,
+            "updated_at": utcnow(),
+        }
+        insert = (
+            pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        )
+        await self.session.execute(insert(SkuRow).values(**values).on_conflict_do_nothing())
 
     def _ledger(
         self,
@@ -299,6 +325,7 @@ class Inventory:
             stock.on_hand = item.on_hand
             stock.source_version = item.version
             stock.updated_at = utcnow()
+            _check_total(item.sku, row.on_hand + item.on_hand - previous)
             row.on_hand += item.on_hand - previous
             row.tracked = True
             self._ledger(
@@ -327,6 +354,7 @@ class Inventory:
                     tenant_id=self.tenant_id, sku=adj.sku, warehouse=adj.warehouse, on_hand=0
                 )
                 self.session.add(stock)
+            _check_total(adj.sku, row.on_hand + adj.delta)
             before = (row.on_hand, row.reserved)
             stock.on_hand = current + adj.delta
             stock.updated_at = utcnow()
@@ -537,7 +565,10 @@ class Inventory:
             return []
         affected = (
             await self.session.scalars(
-                select(ListingRow).where(ListingRow.id.in_(sorted(affected_ids))).with_for_update()
+                select(ListingRow)
+                .where(ListingRow.id.in_(sorted(affected_ids)))
+                .order_by(ListingRow.id)
+                .with_for_update()
             )
         ).all()
         component_skus = {c["sku"] for row in affected for c in row.components}
@@ -555,7 +586,9 @@ class Inventory:
         ).all()
         for sku, listing in links:
             users.setdefault(sku, []).append(listing)
-        shares = {sku: allocate(await self.sku(sku), users.get(sku, [])) for sku in component_skus}
+        shares = {
+            sku: allocate(await self.sku(sku), users.get(sku, [])) for sku in sorted(component_skus)
+        }
         now = utcnow()
         for listing in affected:
             if listing.mapping == "unmapped" or not listing.components:

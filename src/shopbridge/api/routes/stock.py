@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from shopbridge.api.deps import get_box, get_db
 from shopbridge.api.pagination import decode_cursor, encode_cursor, page_of
-from shopbridge.api.problems import V1_ERRORS, ProblemError, problem_responses
+from shopbridge.api.problems import V1_ERRORS, FieldError, ProblemError, problem_responses
 from shopbridge.api.schemas import Page
 from shopbridge.api.security import Principal, require
 from shopbridge.api.stock_schemas import (
@@ -40,6 +40,7 @@ from shopbridge.storage.inventory import (
     InsufficientStock,
     Inventory,
     StockSet,
+    TooMuchStock,
     available,
 )
 from shopbridge.storage.listings import ListingRepository
@@ -96,6 +97,16 @@ def listing_out(row: ListingRow) -> ListingOut:
     )
 
 
+def _too_much(exc: TooMuchStock) -> ProblemError:
+    return ProblemError(
+        422,
+        "validation-error",
+        "Validation error",
+        f"The request is not valid: {exc}",
+        errors=[FieldError(detail=str(exc), code="too_much_stock")],
+    )
+
+
 def _actor(principal: Principal) -> str:
     return f"api-key:{principal.key_id}"
 
@@ -110,10 +121,13 @@ async def set_stock(
     (or `as_of` time): an item not newer than what is stored is reported `applied: false`
     and changes nothing, so a late retry never rolls stock back. Listings are recomputed and
     pushed to the platforms right after."""
-    async with db.transaction() as session:
-        outcomes = await Inventory(session, principal.tenant_id, actor=_actor(principal)).set_stock(
-            StockSet(i.sku, i.on_hand, i.ordering, i.warehouse) for i in body.items
-        )
+    try:
+        async with db.transaction() as session:
+            outcomes = await Inventory(
+                session, principal.tenant_id, actor=_actor(principal)
+            ).set_stock(StockSet(i.sku, i.on_hand, i.ordering, i.warehouse) for i in body.items)
+    except TooMuchStock as exc:
+        raise _too_much(exc) from exc
     return StockSetOut(
         results=[
             StockSetResult(
@@ -147,6 +161,8 @@ async def adjust_stock(
             return [stock_out(await inventory.sku(s)) for s in skus]
     except InsufficientStock as exc:
         raise ProblemError(409, "insufficient-stock", "Insufficient stock", str(exc)) from exc
+    except TooMuchStock as exc:
+        raise _too_much(exc) from exc
 
 
 @router.get("/stock", response_model=Page[StockOut], summary="List SKUs")
