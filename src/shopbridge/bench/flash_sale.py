@@ -37,21 +37,22 @@ import platform as host_platform
 import random
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import httpx
 
 from shopbridge import __version__
+from shopbridge.bench.processes import Processes as _Processes
+from shopbridge.bench.processes import check_response as _check
+from shopbridge.bench.processes import free_port as _free_port
+from shopbridge.bench.processes import serve_sandboxes as _serve_sandboxes
+from shopbridge.bench.processes import wait_http as _wait_http
 
 API_VERSION = "2026-10"
 HOT_SKU = "HOT-1"
@@ -85,21 +86,6 @@ class FlashSaleOptions:
 # -- small helpers -------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _check(response: httpx.Response, what: str) -> dict[str, Any]:
-    if response.status_code >= 300:
-        raise RuntimeError(f"{what}: HTTP {response.status_code} {response.text[:300]}")
-    body = response.json()
-    if not isinstance(body, dict):
-        raise RuntimeError(f"{what}: unexpected answer {response.text[:200]}")
-    return body
-
-
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
@@ -117,130 +103,6 @@ def sandbox_specs(shops: int, run_id: str, label: str) -> list[dict[str, Any]]:
         }
         for i in range(shops)
     ]
-
-
-async def _serve_sandboxes(specs: list[dict[str, Any]]) -> None:
-    """Serve K sandboxes from one event loop; print their URLs as one JSON line; run until
-    stdin closes or SIGTERM/SIGINT arrives."""
-    import uvicorn
-
-    from shopbridge.sandbox.shopify import ShopifySandboxOptions, create_app
-
-    servers: list[tuple[uvicorn.Server, socket.socket]] = []
-    for spec in specs:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(
-            create_app(ShopifySandboxOptions(**spec)),
-            log_level="warning",
-            lifespan="on",
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=2,
-        )
-        servers.append((uvicorn.Server(config), sock))
-    tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
-    while not all(server.started for server, _ in servers):
-        if any(task.done() for task in tasks):
-            raise SystemExit("a sandbox did not start")
-        await asyncio.sleep(0.01)
-    loop = asyncio.get_running_loop()
-
-    def stop() -> None:
-        for server, _ in servers:
-            server.should_exit = True
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop)
-
-    def watch_stdin() -> None:
-        sys.stdin.read()  # EOF: the bench went away
-        loop.call_soon_threadsafe(stop)
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
-    urls = [f"http://127.0.0.1:{sock.getsockname()[1]}" for _, sock in servers]
-    print(json.dumps({"urls": urls}), flush=True)
-    await asyncio.gather(*tasks)
-
-
-@dataclass
-class _Processes:
-    """Subprocesses of the run and their logs; stopped in reverse order."""
-
-    workdir: Path
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
-    logs: list[IO[bytes]] = field(default_factory=list)
-
-    def spawn(
-        self, name: str, argv: list[str], env: Mapping[str, str], *, pipe: bool = False
-    ) -> subprocess.Popen[bytes]:
-        log = (self.workdir / f"{name}.log").open("wb")
-        self.logs.append(log)
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            argv,
-            env=dict(env),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE if pipe else log,
-            stderr=log,
-        )
-        self.procs.append((name, proc))
-        return proc
-
-    def log_tail(self, name: str, lines: int = 5) -> str:
-        path = self.workdir / f"{name}.log"
-        if not path.exists():
-            return ""
-        text = path.read_text(errors="replace").strip().splitlines()
-        return " | ".join(text[-lines:])
-
-    def exited(self, name: str) -> bool:
-        return any(pname == name and p.poll() is not None for pname, p in self.procs)
-
-    def stop(self) -> None:
-        for _name, proc in reversed(self.procs):
-            if proc.poll() is None:
-                with contextlib.suppress(OSError):
-                    if proc.stdin is not None:
-                        proc.stdin.close()
-                proc.send_signal(signal.SIGINT)
-        for _name, proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        for log in self.logs:
-            log.close()
-        self.procs.clear()
-        self.logs.clear()
-
-    async def sandboxes(self, name: str, specs: list[dict[str, Any]]) -> list[str]:
-        child = self.spawn(
-            name,
-            [sys.executable, "-m", "shopbridge.bench.flash_sale", "sandboxes", json.dumps(specs)],
-            os.environ,
-            pipe=True,
-        )
-        assert child.stdout is not None
-        line = await asyncio.to_thread(child.stdout.readline)
-        if not line:
-            raise RuntimeError(f"the sandboxes did not start: {self.log_tail(name)}")
-        return [str(url) for url in json.loads(line)["urls"]]
-
-
-async def _wait_http(client: httpx.AsyncClient, url: str, procs: _Processes, name: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if procs.exited(name):
-            raise RuntimeError(f"{name} exited at start: {procs.log_tail(name)}")
-        try:
-            if (await client.get(url, timeout=2)).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"{name} did not answer at {url} within 60 s: {procs.log_tail(name)}")
 
 
 async def _until(

@@ -212,8 +212,8 @@ def bench(
         float, typer.Option(min=0, help="peak: orders/s across shops (0 = burst at once).")
     ] = 0.0,
     sandboxes: Annotated[
-        str, typer.Option(help="peak: run the sandboxes as `threads` here or in one `process`.")
-    ] = "threads",
+        str, typer.Option(help="peak: run the sandboxes in one `process` or as `threads` here.")
+    ] = "process",
     sku_stock: Annotated[
         int, typer.Option(min=1, max=100_000, help="flash-sale: units of the hot SKU (S).")
     ] = 100,

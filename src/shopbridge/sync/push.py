@@ -140,6 +140,10 @@ class _Push:
 
 MAX_BATCH = 64
 """Pushes written in one transaction at most."""
+SQLITE_WRITE_BUDGET = 1.0
+SQLITE_WRITE_PAUSE = 0.11
+"""On SQLite, after writing batches back to back for `SQLITE_WRITE_BUDGET` seconds, the
+writer leaves the lock free for longer than SQLite's longest busy-wait sleep (100 ms)."""
 
 
 class _GroupCommit:
@@ -155,7 +159,8 @@ class _GroupCommit:
     that transaction committed. A message that fails rolls back its own savepoint only, and
     its push fails as before (earlier messages of the same push stay applied, as they did
     with one transaction per message); a failed commit fails every push of the batch, and
-    the platform sends them again.
+    the platform sends them again. On SQLite the writer pauses briefly after a second of
+    back-to-back batches, so other writers (the webhook dispatcher above all) get their turn.
     """
 
     def __init__(self, db: Database) -> None:
@@ -173,7 +178,15 @@ class _GroupCommit:
         return await asyncio.shield(push.done)
 
     async def _drain(self) -> None:
+        fair = self.db.dialect == "sqlite"
+        holding_since = self.loop.time()
         while self.pending:
+            if fair and self.loop.time() - holding_since > SQLITE_WRITE_BUDGET:
+                # SQLite has no queue for its write lock: a waiting writer (the webhook
+                # dispatcher, the API, a `shopbridge worker`) retries every 100 ms at most
+                # and would starve behind back-to-back batches until its busy timeout.
+                await asyncio.sleep(SQLITE_WRITE_PAUSE)
+                holding_since = self.loop.time()
             batch = [self.pending.popleft() for _ in range(min(MAX_BATCH, len(self.pending)))]
             try:
                 await self._write(batch)
