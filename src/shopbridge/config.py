@@ -82,6 +82,47 @@ class Settings(BaseSettings):
         default=30, gt=0, description="Events (and their delivery records) kept for the feed."
     )
 
+    retention: Literal["vault", "passthrough"] = Field(
+        default="vault",
+        description="`vault`: buyer data is kept, encrypted (AES-GCM) and masked unless the "
+        "reader holds `pii:read`. `passthrough`: buyer data is never written to disk; it "
+        "lives in memory only until its events are delivered, and only ids, statuses, "
+        "amounts and keyed hashes are stored.",
+    )
+    passthrough_memory_seconds: float = Field(
+        default=3600,
+        gt=0,
+        description="Pass-through mode: how long buyer data of an undelivered event is kept "
+        "in memory at most (it is dropped earlier once every delivery is acknowledged).",
+    )
+    passthrough_memory_max_orders: int = Field(
+        default=200_000, ge=100, description="Pass-through mode: bound on orders held in memory."
+    )
+    push_max_age_seconds: float = Field(
+        default=72 * 3600,
+        gt=0,
+        description="Inbound pushes whose signed timestamp is older than this are refused "
+        "as replays (message ids seen within the window are deduplicated).",
+    )
+    push_receipt_retention_days: float = Field(
+        default=7, gt=0, description="How long inbound push message ids are remembered."
+    )
+    auth_failures_per_minute: int = Field(
+        default=20,
+        ge=1,
+        description="Failed API-key attempts allowed per client address per minute before "
+        "that address gets 429 (brute-force protection).",
+    )
+    pii_decrypt_per_minute: int = Field(
+        default=60,
+        ge=1,
+        description="Receiver decrypt calls (e.g. Taobao OAID decrypt) allowed per API key "
+        "per minute; each is audited.",
+    )
+    audit_retention_days: float = Field(
+        default=365, gt=0, description="How long reveal/decrypt audit records are kept."
+    )
+
     @model_validator(mode="after")
     def _lease_outlasts_an_attempt(self) -> Settings:
         lease = self.webhook_lease_seconds

@@ -39,6 +39,7 @@ class Scope(StrEnum):
     STOCK_READ = "stock:read"
     STOCK_WRITE = "stock:write"
     PII_READ = "pii:read"
+    AUDIT_READ = "audit:read"
 
 
 OPERATOR = Scope.OPERATOR.value

@@ -596,3 +596,97 @@ class TrackingEventRow(Base):
         ),
         Index("ix_tracking_events_shipment", "shipment_id", "occurred_at"),
     )
+
+
+class DataKeyRow(Base):
+    """Data keys of the buyer-data vault (envelope encryption): each key is random, stored
+    wrapped by the master key (`SHOPBRIDGE_SECRET_KEY` / key file), so rotating the master
+    key re-wraps a few rows and rotating a data key re-encrypts the values sealed with it.
+    `purpose` is `pii` (encrypts values; the newest unretired one seals) or `search` (keys
+    the hashes that make phone/name searchable without plaintext)."""
+
+    __tablename__ = "data_keys"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    master_key_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_data_keys_purpose_created", "purpose", "created_at"),)
+
+
+class OrderSearchRow(Base):
+    """Keyed hashes (HMAC-SHA256 with the vault's search key) of an order's buyer phone,
+    name and e-mail: equality search without storing or comparing plaintext."""
+
+    __tablename__ = "order_search"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ID)
+    order_id: Mapped[str] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))
+    field: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_order_search_lookup", "tenant_id", "field", "digest"),
+        Index("ix_order_search_order", "order_id"),
+    )
+
+
+class AuditRow(Base):
+    """Who saw or decrypted buyer data, when, through what, and why. Written in the same
+    transaction as nothing else on purpose: an audit record must exist even when the
+    request that revealed the data fails afterwards."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id", ondelete="CASCADE"))
+    actor_type: Mapped[str] = mapped_column(String(24))  # api_key | webhook_endpoint | cli
+    actor_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))  # reveal | raw | decrypt | waybill
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    fields: Mapped[list[str]] = mapped_column(JSONDoc)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    via: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_audit_log_tenant_id_id", "tenant_id", "id"),
+        Index("ix_audit_log_tenant_subject", "tenant_id", "subject_id"),
+        Index("ix_audit_log_created", "created_at"),
+    )
+
+
+class WaybillRow(Base):
+    """An electronic waybill obtained from the platform's logistics service (privacy
+    shipping). `print_data` is the platform's encrypted print payload, opaque to ShopBridge
+    and to the WMS: only the platform's cloud-print component renders the receiver."""
+
+    __tablename__ = "waybills"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id", ondelete="CASCADE"))
+    order_id: Mapped[str] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))
+    shop_id: Mapped[str] = mapped_column(ID)
+    carrier_code: Mapped[str] = mapped_column(String(32))
+    platform_carrier_code: Mapped[str] = mapped_column(String(64))
+    waybill_number: Mapped[str] = mapped_column(String(64))
+    parent_waybill_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    print_data: Mapped[str] = mapped_column(Text)
+    print_format: Mapped[str] = mapped_column(String(32))
+    package_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # issued | cancelled
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("order_id", "package_id", name="uq_waybills_order_package"),
+        Index("ix_waybills_tenant_id_id", "tenant_id", "id"),
+        Index("ix_waybills_tenant_order", "tenant_id", "order_id"),
+    )
