@@ -13,7 +13,16 @@ import pytest
 import shopbridge
 
 SRC = Path(shopbridge.__file__).resolve().parent
-FRAMEWORK_MODULES = {"__init__", "base", "errors", "registry", "ratelimit", "transport", "catalog"}
+FRAMEWORK_MODULES = {
+    "__init__",
+    "base",
+    "errors",
+    "registry",
+    "ratelimit",
+    "transport",
+    "catalog",
+    "explain",
+}
 
 
 def _imports(path: Path) -> set[str]:

@@ -151,7 +151,7 @@ def test_serve_demo_end_to_end(cli_env: dict[str, str], tmp_path: Path) -> None:
         assert orders, "the demo's sandbox orders did not arrive"
         receiver = orders[0].get("receiver") or {}
         assert "*" in str(receiver.get("phone", "*")), "buyer data is masked without pii:read"
-        assert httpx.get(f"{base}/").status_code == 200
+        assert httpx.get(f"{base}/", follow_redirects=True).status_code == 200  # the dashboard
         # The demo's sample ERP receives the orders as signed webhooks.
         [endpoint] = httpx.get(f"{base}/v1/webhook-endpoints", headers=headers).json()["data"]
         sink = endpoint["url"].removesuffix("/webhooks")

@@ -116,11 +116,17 @@ class Settings(BaseSettings):
     pii_decrypt_per_minute: int = Field(
         default=60,
         ge=1,
-        description="Receiver decrypt calls (e.g. Taobao OAID decrypt) allowed per API key "
-        "per minute; each is audited.",
+        description="Receivers (orders) an API key may decrypt per minute through platform "
+        "decrypt calls (e.g. Taobao OAID decrypt); each is audited.",
     )
     audit_retention_days: float = Field(
         default=365, gt=0, description="How long reveal/decrypt audit records are kept."
+    )
+    sync_log_retention_days: float = Field(
+        default=14,
+        gt=0,
+        description="How long the sync log (every platform call and push, with its outcome "
+        "and failure reason) is kept; pruned by the sync worker.",
     )
 
     @model_validator(mode="after")
@@ -130,6 +136,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SHOPBRIDGE_WEBHOOK_LEASE_SECONDS must be longer than "
                 "SHOPBRIDGE_WEBHOOK_TIMEOUT_SECONDS, or a live attempt could lose its claim"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _receipts_outlast_the_replay_window(self) -> Settings:
+        # A push is deduplicated by its message id only while its receipt is kept; after that
+        # only its timestamp stops a replay. Pruning receipts before pushes are too old to be
+        # accepted would open a window in which a captured push is applied again.
+        if self.push_receipt_retention_days * 86400 <= self.push_max_age_seconds:
+            raise ValueError(
+                "SHOPBRIDGE_PUSH_RECEIPT_RETENTION_DAYS must be longer than "
+                "SHOPBRIDGE_PUSH_MAX_AGE_SECONDS, or a replayed push could be accepted twice"
             )
         return self
 

@@ -414,3 +414,25 @@ async def test_cleanup_deletes_only_expired_rows(db: Database) -> None:
             select(IdempotencyKeyRow.key).where(IdempotencyKeyRow.scope == scope)
         )
         assert list(left) == ["live"]
+
+
+async def test_query_posts_are_never_stored(tenant: TenantClient, db: Database) -> None:
+    """Search and decrypt answers hold buyer data: not kept, not replayed without a new
+    audit record."""
+    from sqlalchemy import func, select
+
+    from shopbridge.storage.tables import IdempotencyKeyRow
+
+    async with db.read() as session:
+        before = await session.scalar(select(func.count()).select_from(IdempotencyKeyRow))
+    for _ in range(2):
+        resp = await tenant.post(
+            "/v1/orders/search",
+            json={"phone": "13912345678"},
+            headers={"Idempotency-Key": "search-1"},
+        )
+        assert resp.status_code == 200
+        assert "Idempotent-Replayed" not in resp.headers
+    async with db.read() as session:
+        after = await session.scalar(select(func.count()).select_from(IdempotencyKeyRow))
+    assert after == before

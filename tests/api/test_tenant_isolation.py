@@ -30,6 +30,16 @@ BODIES: dict[tuple[str, str], Any] = {
     ("patch", "/v1/webhook-endpoints/{endpoint_id}"): {"description": "x"},
     ("post", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): {},
     ("post", "/v1/orders/{order_id}/shipments"): {"carrier_code": "SF", "tracking_number": "SF1"},
+    ("post", "/v1/orders/{order_id}/waybill"): {
+        "carrier": "SF",
+        "sender": {
+            "name": "Warehouse",
+            "mobile": "13800000000",
+            "address": {"province": "浙江省", "city": "杭州市", "detail": "1 号"},
+        },
+        "package": {"items": [{"name": "T-shirt", "quantity": 1}]},
+        "template_url": "http://cloudprint.cainiao.com/template/standard/101",
+    },
     ("post", "/v1/shipments/{shipment_id}/tracking"): {
         "events": [{"occurred_at": "2026-11-11T00:00:00Z", "status": "in_transit"}]
     },
@@ -49,6 +59,10 @@ LISTS = [
     "/v1/events",
     "/v1/listings",
     "/v1/stock",
+    "/v1/audit",
+    "/v1/sync-log",
+    "/v1/health/shops",
+    "/v1/health/webhooks",
 ]
 
 

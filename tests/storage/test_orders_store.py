@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.db import Database
 from shopbridge.storage.errors import NotFound
-from shopbridge.storage.orders import OrderRepository, row_to_order
+from shopbridge.storage.orders import OrderRepository, load_order
 from shopbridge.storage.shops import ShopRepository
 from shopbridge.storage.tables import OrderLineRow, OrderRow, OutboxEventRow, ShopRow
 from shopbridge.storage.tenants import create_tenant
@@ -142,7 +142,8 @@ async def test_document_round_trips_exactly_with_lines(db: Database, shop: ShopR
         lines = (
             await session.scalars(select(OrderLineRow).where(OrderLineRow.order_id == row.id))
         ).all()
-    loaded = row_to_order(row)
+    async with db.read() as session:
+        loaded = await load_order(session, row)
     expected = order.model_copy(update={"id": row.id, "shop_id": shop.id})
     assert loaded == expected
     assert loaded.total.amount.as_tuple() == order.total.amount.as_tuple()  # scale kept: 108.00

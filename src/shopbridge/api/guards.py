@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shopbridge.api.problems import problem_response
 
@@ -53,3 +54,32 @@ async def body_guard(
                 f"Send JSON with `Content-Type: application/json` (got {content_type[:80]!r}).",
             )
     return await call_next(request)
+
+
+class BodyGuardMiddleware:
+    """`body_guard` as plain ASGI middleware: the checks read only the request line and
+    headers, so a request that passes goes to the app untouched, without the extra task and
+    body stream `BaseHTTPMiddleware` puts around every request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in _BODY_METHODS
+            and scope["path"].startswith("/v1/")
+        ):
+            request = Request(scope, receive)
+            rejected = await body_guard(request, _passed)
+            if rejected is not _PASSED:
+                await rejected(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+_PASSED = Response()
+
+
+async def _passed(_request: Request) -> Response:
+    return _PASSED

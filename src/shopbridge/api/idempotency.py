@@ -17,9 +17,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.security.utils import get_authorization_scheme_param
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shopbridge.api.problems import FieldError, problem_response
 from shopbridge.core.time import utcnow
@@ -35,6 +37,10 @@ _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # able to retry them with the same key, so they are not kept.
 _NOT_STORED = frozenset({401, 403, 409, 429})
 _REPLAYED_HEADERS = ("content-type", "location")
+QUERY_POSTS = frozenset({"/v1/orders/search", "/v1/receivers/decrypt"})
+"""POSTs that read rather than write (their body carries personal data that must stay out
+of URLs). Nothing to make retry-safe, and their answers (buyer data, decrypted receivers)
+must never be stored, not even sealed, nor handed out again without a new audit record."""
 
 
 def _applies(request: Request) -> bool:
@@ -43,6 +49,7 @@ def _applies(request: Request) -> bool:
         request.method in _WRITE_METHODS
         and path.startswith("/v1/")
         and not path.startswith("/v1/push/")
+        and path not in QUERY_POSTS
         and _has_route(request)
     )
 
@@ -168,6 +175,31 @@ async def idempotency_guard(
     return buffered
 
 
+_HEADER_RAW = HEADER.lower().encode("latin-1")
+
+
+class IdempotencyMiddleware:
+    """`idempotency_guard` as plain ASGI middleware for the requests it leaves alone (reads,
+    platform pushes, writes without the header): they go to the app untouched. A write that
+    carries the header runs through `idempotency_guard` exactly as before."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.guarded = BaseHTTPMiddleware(app, dispatch=idempotency_guard)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in _WRITE_METHODS
+            and scope["path"].startswith("/v1/")
+            and not scope["path"].startswith("/v1/push/")
+            and any(name.lower() == _HEADER_RAW for name, _ in scope["headers"])
+        ):
+            await self.guarded(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def document_idempotency_header(app: FastAPI) -> None:
     """Publish the header on every write operation in `/openapi.json`, so generated clients
     (and the API fuzzer) know it exists; the middleware, not the routes, implements it."""
@@ -187,7 +219,7 @@ def document_idempotency_header(app: FastAPI) -> None:
             "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
         }
         for path, operations in schema.get("paths", {}).items():
-            if not path.startswith("/v1/") or path.startswith("/v1/push/"):
+            if not path.startswith("/v1/") or path.startswith("/v1/push/") or path in QUERY_POSTS:
                 continue
             for method, operation in operations.items():
                 if method.upper() in _WRITE_METHODS:

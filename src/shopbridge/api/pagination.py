@@ -11,9 +11,11 @@ import binascii
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from shopbridge.api.problems import FieldError, ProblemError
+from shopbridge.core.time import to_utc
 
 
 def _fingerprint(filters: dict[str, Any]) -> str:
@@ -68,3 +70,20 @@ def page_of(
     shown = rows[:limit]
     cursor = encode_cursor(shown[-1].id, filters) if has_more and shown else None
     return [render(r) for r in shown], cursor, has_more
+
+
+def utc_filter(value: datetime | None, parameter: str) -> datetime | None:
+    """A time filter from the query string in UTC, or a 422 naming the parameter when the
+    offset pushes it out of the representable range (year 1 or 9999)."""
+    if value is None:
+        return None
+    try:
+        return to_utc(value)
+    except (OverflowError, ValueError) as exc:
+        raise ProblemError(
+            422,
+            "validation-error",
+            "Validation error",
+            f"{parameter} is out of range.",
+            errors=[FieldError(detail="out of range", parameter=parameter, code="range")],
+        ) from exc

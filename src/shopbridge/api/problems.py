@@ -234,4 +234,4 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-V1_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422)
+V1_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429)

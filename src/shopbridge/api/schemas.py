@@ -13,10 +13,11 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
+    model_validator,
 )
 
 from shopbridge.api.security import Scope
-from shopbridge.api.validation import IsoDatetime, JsonObject, Name, Text
+from shopbridge.api.validation import ID_PATTERN, IsoDatetime, JsonObject, Name, Text
 from shopbridge.core import Order
 from shopbridge.core.platforms import available_platforms
 
@@ -173,6 +174,31 @@ class OrderOut(Order):
     version: int = Field(description="Grows by one with every change ShopBridge records.")
     created_at: datetime
     updated_at: datetime
+    buyer_data: Literal["stored", "in_memory", "dropped"] = Field(
+        default="stored",
+        description="Where this order's personal fields are: `stored` (encrypted at rest), "
+        "`in_memory` (pass-through retention, until its events are delivered) or `dropped` "
+        "(pass-through retention after delivery: the personal fields are absent).",
+    )
+
+
+class OrderSearch(Strict):
+    """Find orders by a buyer's or receiver's phone, name or e-mail. The values travel in the
+    body, not the URL, so they never reach access logs; they are compared as keyed hashes,
+    never stored or compared in clear. Every given field must match."""
+
+    phone: Annotated[Text, StringConstraints(min_length=5, max_length=40)] | None = None
+    name: Annotated[Text, StringConstraints(min_length=1, max_length=200)] | None = None
+    email: Annotated[Text, StringConstraints(min_length=3, max_length=320)] | None = None
+    shop_id: Annotated[str, StringConstraints(pattern=ID_PATTERN)] | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
+
+    @model_validator(mode="after")
+    def _something_to_find(self) -> OrderSearch:
+        if not (self.phone or self.name or self.email):
+            raise ValueError("give at least one of phone, name, email")
+        return self
 
 
 class HealthOut(BaseModel):
@@ -183,3 +209,11 @@ class ReadyOut(BaseModel):
     status: Literal["ready"]
     database: str
     schema_revision: str | None
+    retention: Literal["vault", "passthrough"] = Field(
+        description="`vault`: buyer data encrypted at rest; `passthrough`: buyer data never "
+        "written to disk (SHOPBRIDGE_RETENTION)."
+    )
+    orders_in_memory: int = Field(
+        description="Pass-through: order versions whose buyer data this process still holds "
+        "in memory for delivery (0 in vault mode)."
+    )

@@ -25,6 +25,7 @@ from shopbridge.storage.migrate import upgrade
 from shopbridge.storage.shops import ShopRepository
 from shopbridge.storage.tables import OrderRow
 from shopbridge.storage.tenants import create_tenant
+from shopbridge.storage.vault import attach_vault
 from shopbridge.sync.engine import SyncEngine, SyncSettings
 
 TOKEN = "shpat_bench_token"  # noqa: S105 - the local sandbox's token
@@ -94,6 +95,7 @@ async def run_ingest(platform: str, orders: int, database_url: str | None = None
     box = SecretBox.from_config(generate_key(), Path(workdir.name) / "unused.key")
     try:
         await upgrade(db)
+        vault = await attach_vault(db, box)
         async with db.transaction() as session:
             tenant = await create_tenant(session, "bench")
             shop, _ = await ShopRepository(session, tenant.id, box).connect(
@@ -111,9 +113,12 @@ async def run_ingest(platform: str, orders: int, database_url: str | None = None
             raise RuntimeError(f"ingest failed: {result.error}")
 
         async with db.read() as session:
-            raws = list(
-                await session.scalars(select(OrderRow.raw).where(OrderRow.shop_id == shop.id))
+            sealed = list(
+                await session.execute(
+                    select(OrderRow.tenant_id, OrderRow.raw).where(OrderRow.shop_id == shop.id)
+                )
             )
+        raws = [vault.open_raw(tenant_id, raw) for tenant_id, raw in sealed]
         connector = connector_class(platform)(
             ShopContext(
                 shop_id=shop.id,

@@ -38,7 +38,7 @@ TAOBAO_APP_KEY = "12345678"
 TAOBAO_SECRET = "demo-top-secret"  # noqa: S105 - the local sandbox's demo secret
 TAOBAO_SESSION = "6100demo0session0key"
 TAOBAO_SELLER_ID = "2201234567890"
-DASHBOARD_SCOPES = ("shops:read", "orders:read")
+DASHBOARD_SCOPES = ("shops:read", "orders:read", "webhooks:read", "stock:read", "events:read")
 ERP_SINK_PORT = 8090
 ERP_ENDPOINT_DESCRIPTION = "demo: the sample ERP receiver (shopbridge erp-sink)"
 

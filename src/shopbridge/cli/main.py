@@ -33,7 +33,9 @@ app = typer.Typer(
     add_completion=False,
 )
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys, and the data keys that encrypt buyer data.", no_args_is_help=True
+)
 shops_app = typer.Typer(help="Connected shops.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
@@ -75,10 +77,24 @@ def serve(
         ),
     ] = None,
     ssl_certfile: Annotated[
-        Path | None, typer.Option(exists=True, dir_okay=False, help="TLS certificate.")
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            envvar="SHOPBRIDGE_SSL_CERTFILE",
+            help="TLS certificate chain (PEM): serve HTTPS. Needs --ssl-keyfile.",
+        ),
     ] = None,
     ssl_keyfile: Annotated[
-        Path | None, typer.Option(exists=True, dir_okay=False, help="TLS private key.")
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            envvar="SHOPBRIDGE_SSL_KEYFILE",
+            help="TLS private key (PEM) of --ssl-certfile.",
+        ),
     ] = None,
     sync: Annotated[
         bool, typer.Option("--sync/--no-sync", help="Run the order sync worker in this process.")
@@ -88,13 +104,15 @@ def serve(
         typer.Option("--deliver/--no-deliver", help="Run the webhook dispatcher in this process."),
     ] = True,
 ) -> None:
-    """Run the API (and, with --demo, the local demo) at http://HOST:PORT."""
+    """Run the API (and, with --demo, the local demo) at http://HOST:PORT (https:// with
+    --ssl-certfile and --ssl-keyfile)."""
     import uvicorn
 
     from shopbridge.api.app import create_app
     from shopbridge.api.bootstrap import BootstrapResult
     from shopbridge.logging import configure_logging
 
+    _check_tls(ssl_certfile, ssl_keyfile)
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
     if demo and settings.admin_key is None:
@@ -134,7 +152,7 @@ def serve(
                 + " streaming orders"
             )
             out.print(
-                f"Dashboard (orders arriving, buyer data masked): {base}/#key={demo_run.dashboard_key}"
+                f"Dashboard (orders arriving, buyer data masked): {base}/dashboard#key={demo_run.dashboard_key}"
             )
             out.print(f"Sample ERP receiving signed webhooks: {sink_url}/")
 
@@ -152,12 +170,44 @@ def serve(
             host=host,
             port=port,
             log_level="warning",
+            # uvicorn's own logging config gives its loggers handlers of their own; without
+            # it they propagate to the root handler, which redacts like every other log line.
+            log_config=None,
             ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
             ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
         )
     finally:
         if demo_run is not None:
             demo_run.stop()
+
+
+def _check_tls(certfile: Path | None, keyfile: Path | None) -> None:
+    """Both or neither, and a pair that loads: a typo must stop `serve` with one line
+    (exit 2), not a traceback from inside uvicorn, and never a silent fall back to HTTP."""
+    import ssl
+
+    if certfile is None and keyfile is None:
+        return
+    if certfile is None or keyfile is None:
+        given, missing = (
+            ("--ssl-certfile", "--ssl-keyfile")
+            if keyfile is None
+            else ("--ssl-keyfile", "--ssl-certfile")
+        )
+        raise typer.BadParameter(
+            f"{given} needs {missing} too (or set SHOPBRIDGE_SSL_CERTFILE and "
+            "SHOPBRIDGE_SSL_KEYFILE together)",
+            param_hint=missing,
+        )
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+        raise typer.BadParameter(
+            f"cannot load the certificate and key ({reason}); both must be PEM files and the "
+            "key must match the certificate",
+            param_hint="--ssl-certfile / --ssl-keyfile",
+        ) from exc
 
 
 def _preflight(settings: Settings) -> None:
@@ -305,6 +355,7 @@ def worker(
     from shopbridge.logging import configure_logging
     from shopbridge.storage.crypto import SecretBox
     from shopbridge.storage.db import Database
+    from shopbridge.storage.vault import attach_configured_vault
     from shopbridge.sync.engine import SyncEngine, sync_settings
     from shopbridge.sync.shipments import ShipmentWorker
     from shopbridge.sync.stock import StockPusher
@@ -322,6 +373,7 @@ def worker(
             settings.secret_key.get_secret_value() if settings.secret_key else None,
             settings.key_file,
         )
+        await attach_configured_vault(db, box, settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -570,6 +622,95 @@ def keys_create(
     out.print(f"API key for {tenant} (shown once):\n{token}")
 
 
+@keys_app.command("rotate-data-key")
+def keys_rotate_data_key(
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction.")] = 500,
+    settle_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Pause before the second pass, so running servers switch to the new key "
+            "first (they check every 30 s). 0 when nothing else is running.",
+        ),
+    ] = 31.0,
+) -> None:
+    """Encrypt all buyer data with a new data key and retire the old ones. Safe to run while
+    ShopBridge serves; safe to re-run after an interruption."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from shopbridge.storage.crypto import SecretBox
+    from shopbridge.storage.db import Database
+    from shopbridge.storage.rekey import rotate_data_key
+    from shopbridge.storage.vault import attach_configured_vault
+
+    settings = _settings()
+
+    async def run() -> str:
+        db = Database(settings.effective_database_url)
+        box = SecretBox.from_config(
+            settings.secret_key.get_secret_value() if settings.secret_key else None,
+            settings.key_file,
+        )
+        try:
+            vault = await attach_configured_vault(db, box, settings)
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}: {task.completed} rows"),
+                console=err,
+            ) as bar:
+                tasks: dict[str, Any] = {}
+
+                def progress(table: str, rows: int) -> None:
+                    if table not in tasks:
+                        tasks[table] = bar.add_task(table, total=None)
+                    bar.advance(tasks[table], rows)
+
+                report = await rotate_data_key(
+                    db, vault, batch=batch, settle_seconds=settle_seconds, progress=progress
+                )
+            resealed = ", ".join(f"{n} {table}" for table, n in report.resealed.items())
+            return (
+                f"new data key {report.new_key_id}; re-encrypted {resealed} "
+                f"({report.caught_late} caught in the second pass); "
+                f"retired {', '.join(report.retired) or 'none'}"
+            )
+        finally:
+            await db.dispose()
+
+    out.print(_run_db(run()))
+
+
+@keys_app.command("rewrap")
+def keys_rewrap() -> None:
+    """After changing the master key (SHOPBRIDGE_SECRET_KEY="new,old"), seal data keys, shop
+    credentials and webhook secrets with the new one; then drop the old one from the setting."""
+    from shopbridge.storage.crypto import SecretBox
+    from shopbridge.storage.db import Database
+    from shopbridge.storage.rekey import rewrap
+    from shopbridge.storage.vault import attach_configured_vault
+
+    settings = _settings()
+
+    async def run() -> str:
+        db = Database(settings.effective_database_url)
+        box = SecretBox.from_config(
+            settings.secret_key.get_secret_value() if settings.secret_key else None,
+            settings.key_file,
+        )
+        try:
+            vault = await attach_configured_vault(db, box, settings)
+            report = await rewrap(db, vault)
+        finally:
+            await db.dispose()
+        return (
+            f"sealed again with the active master key: {report.data_keys} data key(s), "
+            f"{report.shop_credentials} shop credential set(s), "
+            f"{report.webhook_secrets} webhook endpoint secret set(s)"
+        )
+
+    out.print(_run_db(run()))
+
+
 @shops_app.command("resync")
 def shops_resync(
     shop_id: Annotated[str, typer.Argument(help="The shop's id (shop_…).")],
@@ -587,6 +728,7 @@ def shops_resync(
     from shopbridge.storage.crypto import SecretBox
     from shopbridge.storage.db import Database
     from shopbridge.storage.tables import ShopRow
+    from shopbridge.storage.vault import attach_configured_vault
     from shopbridge.sync.engine import SyncEngine
 
     def moment(text: str, name: str) -> datetime:
@@ -612,6 +754,7 @@ def shops_resync(
             settings.secret_key.get_secret_value() if settings.secret_key else None,
             settings.key_file,
         )
+        await attach_configured_vault(db, box, settings)
         try:
             async with db.read() as session:
                 shop = await session.get(ShopRow, shop_id)

@@ -6,7 +6,7 @@ talk to this interface, never to a platform module.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -36,6 +36,13 @@ class Capability(StrEnum):
     """List the shop's sellable units (variants / SKUs) with merchant SKU codes, so stock
     can be mapped to them (see `pull_listings`)."""
     REFUNDS_PULL = "refunds.pull"
+    WAYBILL = "waybill.issue"
+    """Electronic waybills (e-waybill, 电子面单) from the platform's logistics service,
+    addressed to the order's recipient by the platform's own handle (privacy shipping): see
+    `issue_waybill`."""
+    RECEIVER_DECRYPT = "receiver.decrypt"
+    """Plaintext recipient of an order from the platform's decrypt service (Taobao OAID
+    decrypt): see `decrypt_receivers`. Quota-bound and audited; printing never needs it."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,152 @@ class ShipmentResult:
     raw: Any = None
 
 
+# --- privacy shipping -------------------------------------------------------------------
+#
+# The request and result types are platform-neutral: every Chinese platform now hands out the
+# recipient as a masked copy plus an opaque handle (Taobao OAID; Pinduoduo, Douyin, JD,
+# Kuaishou and Xiaohongshu encrypted receiver fields / open address ids), and prints through
+# its own (or its logistics partner's) cloud-print component. `receiver_ref` carries that
+# handle untouched, `print_format` says which component renders `print_data`.
+
+
+@dataclass(frozen=True)
+class WaybillAddress:
+    """A postal address of the *merchant* (the sender, a return address): not buyer data."""
+
+    province: str
+    city: str
+    district: str | None
+    detail: str
+    town: str | None = None
+
+
+@dataclass(frozen=True)
+class WaybillSender:
+    name: str
+    address: WaybillAddress
+    mobile: str | None = None
+    phone: str | None = None
+    """Landline; platforms want a mobile or a phone."""
+
+
+@dataclass(frozen=True)
+class WaybillItem:
+    name: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class WaybillPackage:
+    id: str
+    """The package id the waybill is issued for: asking again for the same (order, package)
+    gets the same waybill, a new id gets another parcel's waybill (split shipments)."""
+    items: tuple[WaybillItem, ...]
+    weight_g: int | None = None
+    volume_ml: int | None = None
+
+
+@dataclass(frozen=True)
+class ReceiverRegion:
+    """The recipient's administrative divisions, which platforms leave in clear (carriers
+    route on them); never the street, name or phone."""
+
+    country: str | None = None
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    town: str | None = None
+
+
+@dataclass(frozen=True)
+class WaybillRequest:
+    """One e-waybill for one package of one order, without any plaintext buyer data."""
+
+    platform_order_id: str
+    receiver_ref: str
+    """The platform's opaque handle of the recipient (Taobao OAID), as `receiver_ref()`
+    returns it; the platform resolves the real address itself."""
+    carrier_code: str
+    """Unified carrier code (`shopbridge.core.carriers`)."""
+    sender: WaybillSender
+    package: WaybillPackage
+    region: ReceiverRegion = field(default_factory=ReceiverRegion)
+    template_url: str | None = None
+    """The print template (Cainiao: `http://cloudprint.cainiao.com/template/standard/{id}`)."""
+    options: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+    """Platform-specific options the connector documents (and refuses when unknown)."""
+
+
+@dataclass(frozen=True)
+class WaybillResult:
+    waybill_number: str
+    platform_carrier_code: str
+    """The carrier as the platform's logistics service named it (Cainiao `cp_code`)."""
+    print_data: str
+    """Opaque, usually encrypted print document; only `print_format`'s component renders it.
+    Never parsed, never logged."""
+    print_format: str
+    """Which print component renders `print_data`: `cainiao-cloudprint`, later
+    `pdd-cloudprint`, `douyin-cloudprint`, `jd-cloudprint`..."""
+    parent_waybill_number: str | None = None
+    """Multi-package shipments: the master waybill the others hang on."""
+
+
+@dataclass(frozen=True)
+class ReceiverQuery:
+    platform_order_id: str
+    receiver_ref: str
+    scene: str
+    """Why it is decrypted, as a neutral name (`DECRYPT_SCENES`); each connector maps it to
+    its platform's scene code."""
+
+
+DECRYPT_SCENES: tuple[str, ...] = (
+    "sf_waybill",
+    "express_waybill",
+    "ems_waybill",
+    "other_waybill",
+    "store_shipping",
+    "manual_order",
+    "dropship",
+    "after_sales",
+    "customer_care",
+)
+"""Why a recipient may be decrypted (Taobao's scene list in neutral words: shipping with
+SF / the big express networks / EMS / another carrier's own waybill, store shipping, a
+manual order, dropshipping, after-sales service, customer care)."""
+
+
+@dataclass(frozen=True)
+class DecryptedReceiver:
+    """One recipient in plaintext. Handed to the caller and dropped: never stored, logged
+    or put in an exception."""
+
+    platform_order_id: str
+    receiver_ref: str
+    matched: bool
+    """False: the handle is no longer the order's recipient (the buyer changed the address);
+    no personal fields are returned, re-read the order for its current handle."""
+    name: str | None = None
+    mobile: str | None = None
+    phone: str | None = None
+    country: str | None = None
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    town: str | None = None
+    address_detail: str | None = None
+    virtual_number: bool = False
+    """`mobile` is a relay number (隐私号, often with an extension), not the buyer's own."""
+    virtual_number_expires_at: datetime | None = None
+
+    def __repr__(self) -> str:  # keep plaintext out of logs and tracebacks
+        return (
+            f"DecryptedReceiver(platform_order_id={self.platform_order_id!r}, "
+            f"matched={self.matched}, ...)"
+        )
+
+
 @dataclass(frozen=True)
 class StockUpdate:
     platform_listing_id: str
@@ -237,6 +390,22 @@ class Connector(ABC):
 
     async def update_stock(self, updates: list[StockUpdate]) -> list[StockUpdateResult]:
         raise NotImplementedError(f"{self.info.platform} does not update stock")
+
+    def receiver_ref(self, order: Order) -> str | None:
+        """The platform's opaque handle of `order`'s recipient, as the mapping stored it
+        (Taobao: `receiver.oaid`); None when the order has none (then no waybill or decrypt
+        is possible without re-reading the order)."""
+        return None
+
+    async def issue_waybill(self, request: WaybillRequest) -> WaybillResult:
+        """An e-waybill for one package, addressed by `receiver_ref` (never plaintext).
+        Asking again for the same order and package returns the same waybill."""
+        raise NotImplementedError(f"{self.info.platform} does not issue e-waybills")
+
+    async def decrypt_receivers(self, queries: Sequence[ReceiverQuery]) -> list[DecryptedReceiver]:
+        """Plaintext recipients, one per query in the same order (batched as the platform
+        allows). The caller audits every call and keeps nothing."""
+        raise NotImplementedError(f"{self.info.platform} does not decrypt receivers")
 
     async def pull_listings(self, page: str | None = None) -> ListingPage:
         """One page of the shop's listings (active ones; a listing that is off sale is not

@@ -7,6 +7,7 @@ rate limits, reports timeouts as `Unavailable`, and feeds the sync log the same 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ import httpx
 from shopbridge.connectors.base import RateLimit
 from shopbridge.connectors.errors import ConnectorError, RateLimited, Unavailable
 from shopbridge.connectors.ratelimit import TokenBucket
+from shopbridge.logging import get_logger
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,9 @@ class CallRecord:
     outcome: str  # "ok" | error class name
     code: str | None
     duration: float
+    message: str | None = None
+    """The platform's own words for a failure (ours when it said none). Raw: it may quote
+    buyer data, so an observer scrubs it before keeping it (the sync log does)."""
 
 
 Classifier = Callable[[httpx.Response], ConnectorError | None]
@@ -65,28 +72,41 @@ class Transport:
                 response = await self.client.send(request)
                 await response.aread()
             except httpx.TimeoutException as exc:
-                self._record(interface, None, "Unavailable", "timeout", started)
-                raise Unavailable(
+                unanswered = Unavailable(
                     "the platform did not answer in time",
                     platform=self.platform,
                     interface=interface,
                     code="timeout",
-                ) from exc
+                )
+                self._record(interface, None, started, unanswered)
+                raise unanswered from exc
+            except asyncio.CancelledError:
+                # The caller stopped waiting (its own deadline, or shutdown): the call's
+                # outcome is unknown, which the sync log must still show.
+                abandoned = Unavailable(
+                    "ShopBridge stopped waiting for the platform's answer",
+                    platform=self.platform,
+                    interface=interface,
+                    code="cancelled",
+                )
+                self._record(interface, None, started, abandoned)
+                raise
             except httpx.TransportError as exc:
-                self._record(interface, None, "Unavailable", "connection", started)
-                raise Unavailable(
+                unreachable = Unavailable(
                     f"cannot reach the platform ({type(exc).__name__})",
                     platform=self.platform,
                     interface=interface,
                     code="connection",
-                ) from exc
+                )
+                self._record(interface, None, started, unreachable)
+                raise unreachable from exc
             error = classify(response)
             if error is None:
-                self._record(interface, response.status_code, "ok", None, started)
+                self._record(interface, response.status_code, started)
                 return response
             error.platform = error.platform or self.platform
             error.interface = error.interface or interface
-            self._record(interface, response.status_code, type(error).__name__, error.code, started)
+            self._record(interface, response.status_code, started, error)
             if (
                 isinstance(error, RateLimited)
                 and waited + error.retry_after <= self.max_rate_limit_wait
@@ -96,14 +116,34 @@ class Transport:
             raise error
 
     def _record(
-        self, interface: str, status: int | None, outcome: str, code: str | None, started: float
+        self,
+        interface: str,
+        status: int | None,
+        started: float,
+        error: ConnectorError | None = None,
     ) -> None:
-        if self.observer is not None:
-            self.observer(
-                CallRecord(
-                    self.platform, interface, status, outcome, code, time.monotonic() - started
-                )
+        """Hand one call to the observer (the sync log and platform-call metrics, installed
+        by the sync layer when it builds the connector). An observer that fails must not
+        fail the call it observes."""
+        if self.observer is None:
+            return
+        duration = time.monotonic() - started
+        if error is None:
+            record = CallRecord(self.platform, interface, status, "ok", None, duration)
+        else:
+            record = CallRecord(
+                self.platform,
+                interface,
+                status,
+                type(error).__name__,
+                error.code,
+                duration,
+                error.platform_message or error.message,
             )
+        try:
+            self.observer(record)
+        except Exception as exc:  # never let bookkeeping break a platform call
+            log.warning("call_observer_failed", error_type=type(exc).__name__)
 
     async def aclose(self) -> None:
         if self._owns_client:

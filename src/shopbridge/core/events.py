@@ -21,6 +21,11 @@ EVENT_TYPES: dict[str, str] = {
     "shipment.tracking_updated": "New tracking events for a shipment.",
     "webhook.endpoint_disabled": "A webhook endpoint was disabled after failing; `reason` says why.",
     "webhook.test": "Sent only by `POST /v1/webhook-endpoints/{id}/test`; never in the feed.",
+    "shop.sync_degraded": "A shop's sync turned `degraded` or `failing` (or moved between the "
+    "two); `status`, `reasons` and `last_error` say why and what to do.",
+    "shop.sync_recovered": "A shop whose sync was degraded or failing is healthy again.",
+    "shop.auth_expiring": "A shop's platform token expires within 7 days (or has expired): "
+    "`token_expires_at`; re-authorise the shop.",
 }
 
 

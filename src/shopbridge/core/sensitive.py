@@ -34,6 +34,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from shopbridge.core.types import NativePayload, check_safe_str
+from shopbridge.logging import PII_COLLECTOR
 
 __all__ = [
     "MASK_PII_CONTEXT",
@@ -170,6 +171,11 @@ class Sensitive:
             raise ValueError(f"sensitive value longer than {MAX_SENSITIVE_LENGTH} characters")
         object.__setattr__(self, "_kind", SensitiveKind(kind))
         object.__setattr__(self, "_value", value)
+        # Inside `collect_pii()` (platform intake), remember the plaintext so this context's
+        # log lines are scrubbed of it; otherwise one context-variable read.
+        collector = PII_COLLECTOR.get()
+        if collector is not None:
+            collector.add(value)
 
     @property
     def kind(self) -> SensitiveKind:

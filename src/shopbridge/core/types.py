@@ -133,13 +133,50 @@ def _check_json(value: object, path: str, depth: int) -> Any:
     raise ValueError(f"{type(value).__name__} is not a JSON value at {path}")
 
 
+class _NotPlain(Exception):
+    """`_copy_plain` met something it leaves to `_check_json` (an error, or a subclass)."""
+
+
+_unsafe = _UNSAFE_CHARS.search
+
+
+def _copy_plain(value: Any, depth: int) -> Any:
+    """`_check_json` for the common case (exact `dict`/`list`/`str`/`int`/... types and
+    nothing wrong) without building a path string for every node; raises `_NotPlain` on
+    anything else, for `_check_json` to accept (a subclass) or to report with its path."""
+    if depth > MAX_JSON_DEPTH:
+        raise _NotPlain
+    kind = type(value)
+    if kind is str:
+        if _unsafe(value):
+            raise _NotPlain
+        return value
+    if kind is dict:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str or _unsafe(key):
+                raise _NotPlain
+            out[key] = _copy_plain(item, depth + 1)
+        return out
+    if kind is list:
+        return [_copy_plain(item, depth + 1) for item in value]
+    if value is None or kind is bool or kind is int:
+        return value
+    if kind is float and math.isfinite(value):
+        return value
+    raise _NotPlain
+
+
 def check_json_value(value: object) -> Any:
     """Accept exactly what JSON can represent and PostgreSQL `jsonb` can store.
 
     Floats are allowed here (native payloads contain them, e.g. Shopify tax rates) because
     `raw` must stay untouched; money in the unified fields is never a float.
     """
-    return _check_json(value, "$", 0)
+    try:
+        return _copy_plain(value, 0)
+    except _NotPlain:
+        return _check_json(value, "$", 0)
 
 
 def _check_json_object(value: object) -> dict[str, Any]:

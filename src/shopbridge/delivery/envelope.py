@@ -12,24 +12,37 @@ from typing import Any
 
 from shopbridge.core import Order
 from shopbridge.storage.tables import OutboxEventRow
+from shopbridge.storage.vault import PASSTHROUGH_MARK, Vault
 
 
 def format_time(row: OutboxEventRow) -> str:
     return row.created_at.isoformat().replace("+00:00", "Z")
 
 
-def event_data(payload: dict[str, Any], *, reveal: bool) -> dict[str, Any]:
+def event_data(row: OutboxEventRow, *, reveal: bool, vault: Vault) -> dict[str, Any]:
+    """The event's data with its order snapshot opened (vault) or its personal fields put
+    back from memory (pass-through), then masked unless `reveal`. Raises `UnknownDataKey`
+    when the snapshot was sealed by a data key this process has not loaded yet."""
+    payload = row.payload
     data = dict(payload)
     order = payload.get("order")
     if isinstance(order, dict):
+        if order.get("pii") == PASSTHROUGH_MARK:
+            plain = {k: v for k, v in order.items() if k != "pii"}
+            order, _, available = vault.recall(
+                row.subject_id or "", row.subject_version or 0, plain
+            )
+            data["buyer_data"] = "in_memory" if available else "dropped"
+        else:
+            order = vault.open_document(row.tenant_id, order)
         data["order"] = Order.model_validate(order).model_dump(
             mode="json", exclude={"raw"}, context={"mask_pii": not reveal}
         )
     return data
 
 
-def event_body(row: OutboxEventRow, *, reveal: bool) -> dict[str, Any]:
-    data = event_data(row.payload, reveal=reveal)
+def event_body(row: OutboxEventRow, *, reveal: bool, vault: Vault) -> dict[str, Any]:
+    data = event_data(row, reveal=reveal, vault=vault)
     if row.subject_version is not None:
         data.setdefault("version", row.subject_version)
     return {

@@ -75,6 +75,11 @@ class SecretBox:
         ct = self._keys[kid].encrypt(nonce, plaintext, owner.encode())
         return _VERSION + b":" + kid.encode() + b":" + nonce + ct, kid
 
+    @staticmethod
+    def key_id_of(sealed: bytes) -> str | None:
+        parts = sealed.split(b":", 2)
+        return parts[1].decode(errors="replace") if len(parts) == 3 else None
+
     def open(self, sealed: bytes, *, owner: str) -> bytes:
         try:
             version, kid_b, rest = sealed.split(b":", 2)

@@ -6,6 +6,7 @@ workers of one process can read while one of them writes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from shopbridge.storage import scoping
+
+# Every ORM session of the process narrows its statements to the tenant bound by the API
+# request, if any (see `shopbridge.storage.scoping`). Registered once, on the Session class.
+scoping.install()
 
 
 class UnsupportedDatabase(ValueError):
@@ -77,14 +84,49 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.engine = create_engine(url, echo=echo)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.read_sessions = async_sessionmaker(
-            self.engine.execution_options(sqlite_read_only=True), expire_on_commit=False
+        # Copied into every new session's `info`: how the buyer-data vault reaches the
+        # repositories (see `shopbridge.storage.vault.attach_vault`).
+        self.session_info: dict[str, Any] = {}
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, info=self.session_info
         )
+        self.read_sessions = async_sessionmaker(
+            self.engine.execution_options(sqlite_read_only=True),
+            expire_on_commit=False,
+            info=self.session_info,
+        )
+
+        self._turns: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._turn_holder: asyncio.Task[Any] | None = None
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def write_turn(self) -> AsyncIterator[None]:
+        """Take turns, first come first served, with this process's other busy writers
+        (the push intake's group commit and the webhook dispatcher) before opening a write
+        transaction on SQLite.
+
+        SQLite queues nothing for its write lock: a writer that finds it taken sleeps in its
+        busy handler (up to 100 ms at a time) and under a steady stream of push batches kept
+        missing the short gaps between them, so deliveries fell behind intake. Held around
+        the whole transaction (or several: the task holding the turn may take it again, and
+        tasks it starts meanwhile do not share it); PostgreSQL (row locks) needs no turns."""
+        task = asyncio.current_task()
+        if self.dialect != "sqlite" or (task is not None and self._turn_holder is task):
+            yield  # PostgreSQL, or this task's turn already (a nested write)
+            return
+        loop = asyncio.get_running_loop()
+        if self._turns is None or self._turns[0] is not loop:
+            self._turns = (loop, asyncio.Lock())
+        async with self._turns[1]:
+            self._turn_holder = task
+            try:
+                yield
+            finally:
+                self._turn_holder = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopbridge.core.ids import new_id
 from shopbridge.core.time import utcnow
 from shopbridge.storage.db import Database
+from shopbridge.storage.scoping import unscoped
 from shopbridge.storage.tables import (
     CounterRow,
     OutboxEventRow,
@@ -241,9 +242,12 @@ async def prune_events(session: AsyncSession, *, older_than: datetime) -> int:
 
 async def sequence_committed(db: Database, *, limit: int = 1000) -> list[SequencedEvent]:
     """Sequence whatever has committed, skipping the write transaction (and, on SQLite, the
-    writer lock) when there is nothing to do: the API's feed calls this on every poll."""
-    async with db.read() as session:
-        if not await has_unsequenced(session):
-            return []
-    async with db.transaction() as session:
-        return await sequence_pending(session, limit=limit)
+    writer lock) when there is nothing to do: the API's feed calls this on every poll.
+    Sequencing is global (one feed order for all tenants), so it runs unscoped even when a
+    tenant's request triggers it."""
+    with unscoped():
+        async with db.read() as session:
+            if not await has_unsequenced(session):
+                return []
+        async with db.write_turn(), db.transaction() as session:
+            return await sequence_pending(session, limit=limit)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopbridge.core import Order, OrderStatus
 from shopbridge.core.time import utcnow
 from shopbridge.storage.errors import NotFound, StorageError
-from shopbridge.storage.outbox import append_event
+from shopbridge.storage.outbox import append_events, event_values
 from shopbridge.storage.tables import (
     ListingComponentRow,
     ListingRow,
@@ -204,6 +204,15 @@ class Inventory:
         self.actor = actor
         self._skus: dict[str, SkuRow] = {}
         self._touched: dict[str, str] = {}
+        # Filled by `prepare_orders` (a batch of orders): what `apply_order` would otherwise
+        # query line by line and order by order.
+        self._by_listing_id: dict[tuple[str, str], list[ListingRow]] | None = None
+        self._by_merchant_sku: dict[tuple[str, str], list[ListingRow]] = {}
+        self._listings: dict[str, ListingRow] = {}
+        self._reservations: dict[str, dict[tuple[int, str], StockReservationRow]] | None = None
+        self._batch_touched: set[str] = set()
+        self._new_reservations: list[StockReservationRow] = []
+        self._ledger_rows: list[dict[str, Any]] | None = None
 
     # -- rows --------------------------------------------------------------------------------
 
@@ -231,21 +240,48 @@ class Inventory:
         return row
 
     async def _insert_missing(self, sku: str) -> None:
-        values = {
-            "tenant_id": self.tenant_id,
-            "sku": sku,
-            "on_hand": 0,
-            "reserved": 0,
-            "safety_stock": 0,
-            "allocation": "shared",
-            "shop_caps": {},
-            "tracked": False,
-            "updated_at": utcnow(),
-        }
+        await self._insert_missing_many([sku])
+
+    async def _insert_missing_many(self, skus: Iterable[str]) -> None:
+        now = utcnow()
+        rows = [
+            {
+                "tenant_id": self.tenant_id,
+                "sku": sku,
+                "on_hand": 0,
+                "reserved": 0,
+                "safety_stock": 0,
+                "allocation": "shared",
+                "shop_caps": {},
+                "tracked": False,
+                "updated_at": now,
+            }
+            for sku in sorted(set(skus))
+        ]
+        if not rows:
+            return
         insert = (
             pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         )
-        await self.session.execute(insert(SkuRow).values(**values).on_conflict_do_nothing())
+        if len(rows) == 1:
+            await self.session.execute(insert(SkuRow).values(**rows[0]).on_conflict_do_nothing())
+        else:
+            await self.session.execute(insert(SkuRow).on_conflict_do_nothing(), rows)
+
+    async def _lock_skus(self, skus: Iterable[str]) -> None:
+        """Lock (and cache) the rows of the SKUs that exist, in SKU order, in one statement."""
+        wanted = sorted(set(skus) - set(self._skus))
+        if not wanted:
+            return
+        stmt = (
+            select(SkuRow)
+            .where(SkuRow.tenant_id == self.tenant_id, SkuRow.sku.in_(wanted))
+            .order_by(SkuRow.sku)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        for row in (await self.session.scalars(stmt)).all():
+            self._skus[row.sku] = row
 
     def _ledger(
         self,
@@ -258,22 +294,24 @@ class Inventory:
         reference: str | None = None,
         actor: str | None = None,
     ) -> None:
-        self.session.add(
-            StockLedgerRow(
-                tenant_id=self.tenant_id,
-                sku=row.sku,
-                warehouse=warehouse,
-                kind=kind,
-                actor=actor or self.actor,
-                reason=reason,
-                reference=reference,
-                on_hand_before=before[0],
-                on_hand_after=row.on_hand,
-                reserved_before=before[1],
-                reserved_after=row.reserved,
-                at=utcnow(),
-            )
-        )
+        values = {
+            "tenant_id": self.tenant_id,
+            "sku": row.sku,
+            "warehouse": warehouse,
+            "kind": kind,
+            "actor": actor or self.actor,
+            "reason": reason,
+            "reference": reference,
+            "on_hand_before": before[0],
+            "on_hand_after": row.on_hand,
+            "reserved_before": before[1],
+            "reserved_after": row.reserved,
+            "at": utcnow(),
+        }
+        if self._ledger_rows is not None:  # a batch of orders: written by `finish_batch`
+            self._ledger_rows.append(values)
+        else:
+            self.session.add(StockLedgerRow(**values))
         row.updated_at = utcnow()
         self._touched.setdefault(row.sku, reason or kind)
 
@@ -382,10 +420,96 @@ class Inventory:
 
     # -- orders --------------------------------------------------------------------------------
 
+    async def prepare_orders(self, items: Sequence[tuple[ShopRow, str, Order, bool]]) -> None:
+        """Load at once what `apply_order` needs for a batch of orders (`(shop, order id,
+        order, new)`; `new`: the order had no row before this batch, so it holds no
+        reservation): the listings their lines name (locked), the reservations of the
+        orders seen before, and the SKU rows, locked in SKU order. SKUs that a new, not
+        cancelled order will reserve are created first, as `apply_order` would create them
+        one by one. Applying the orders afterwards, one by one and in order
+        (`apply_order_version`, then `finish_order` each and `finish_batch` once), gives
+        what applying each alone would."""
+        shop_ids: set[str] = set()
+        listing_ids: set[str] = set()
+        merchant_skus: set[str] = set()
+        for shop, _order_id, order, _new in items:
+            shop_ids.add(shop.id)
+            for line in order.lines:
+                if line.platform_product_id:
+                    listing_ids.add(line.platform_product_id)
+                if line.sku:
+                    merchant_skus.add(line.sku)
+        self._by_listing_id = {}
+        self._by_merchant_sku = {}
+        self._ledger_rows = []
+        if shop_ids and (listing_ids or merchant_skus):
+            rows = (
+                await self.session.scalars(
+                    select(ListingRow)
+                    .where(
+                        ListingRow.shop_id.in_(sorted(shop_ids)),
+                        or_(
+                            ListingRow.platform_listing_id.in_(sorted(listing_ids)),
+                            ListingRow.merchant_sku.in_(sorted(merchant_skus)),
+                        ),
+                    )
+                    .order_by(ListingRow.id)
+                    .with_for_update()
+                    .execution_options(populate_existing=True)
+                )
+            ).all()
+            for listing in rows:
+                self._listings[listing.id] = listing
+                self._by_listing_id.setdefault(
+                    (listing.shop_id, listing.platform_listing_id), []
+                ).append(listing)
+                if listing.merchant_sku is not None:
+                    self._by_merchant_sku.setdefault(
+                        (listing.shop_id, listing.merchant_sku), []
+                    ).append(listing)
+            for group in self._by_listing_id.values():
+                group.sort(key=lambda row: row.platform_sku_id)  # the unique index's order
+        seen = sorted({order_id for _shop, order_id, _order, new in items if not new})
+        self._reservations = {order_id: {} for _shop, order_id, _order, _new in items}
+        if seen:
+            for res in (
+                await self.session.scalars(
+                    select(StockReservationRow).where(StockReservationRow.order_id.in_(seen))
+                )
+            ).all():
+                self._reservations[res.order_id][(res.line_no, res.sku)] = res
+        created: set[str] = set()
+        needed: set[str] = set()
+        for shop, _order_id, order, new in items:
+            parts = [
+                part.sku
+                for line in order.lines
+                for part in _parts(
+                    self._cached_listing(
+                        shop, line.platform_product_id, line.platform_variant_id, line.sku
+                    ),
+                    line.sku,
+                )
+            ]
+            needed.update(parts)
+            if new and order_stock_state(order.status) != RELEASED:
+                created.update(parts)
+        for held in self._reservations.values():
+            needed.update(sku for _line_no, sku in held)
+        await self._insert_missing_many(created - set(self._skus))
+        await self._lock_skus(needed)
+
     async def apply_order(self, shop: ShopRow, row: OrderRow, order: Order) -> None:
         """Bring the order's reservations in line with its status: reserve at once when it
         appears, release when it is cancelled, consume (take from on hand) when it ships.
         Re-applying the same state changes nothing."""
+        await self.apply_order_version(shop, row.id, row.version, order)
+
+    async def apply_order_version(
+        self, shop: ShopRow, order_id: str, version: int, order: Order
+    ) -> None:
+        """`apply_order` for the order row `order_id` at `version` (the version its change
+        was written as, which a later change of the same batch may have passed)."""
         target = order_stock_state(order.status)
         wanted: dict[tuple[int, str], int] = {}
         sold_from: dict[str, int] = {}
@@ -398,18 +522,11 @@ class Inventory:
             for part in _parts(listing, line.sku):
                 key = (line_no, part.sku)
                 wanted[key] = wanted.get(key, 0) + part.quantity * line.quantity
-        existing = {
-            (r.line_no, r.sku): r
-            for r in (
-                await self.session.scalars(
-                    select(StockReservationRow).where(StockReservationRow.order_id == row.id)
-                )
-            ).all()
-        }
+        existing = await self._existing_reservations(order_id)
         if not existing and target == RELEASED:
             return  # first seen already cancelled: it never held stock
         reference = f"{shop.platform}:{order.platform_order_id}"
-        actor = f"order:{row.id}"
+        actor = f"order:{order_id}"
         now = utcnow()
         for key in sorted(set(wanted) | set(existing), key=lambda k: (k[1], k[0])):
             quantity = wanted.get(key, 0)
@@ -420,7 +537,7 @@ class Inventory:
                     continue
                 reservation = StockReservationRow(
                     tenant_id=self.tenant_id,
-                    order_id=row.id,
+                    order_id=order_id,
                     shop_id=shop.id,
                     line_no=key[0],
                     sku=key[1],
@@ -429,10 +546,28 @@ class Inventory:
                     created_at=now,
                     updated_at=now,
                 )
-                self.session.add(reservation)
+                if self._reservations is not None:
+                    self._new_reservations.append(reservation)  # see `finish_batch`
+                else:
+                    self.session.add(reservation)
+                existing[key] = reservation
             await self._move(reservation, state, quantity, reference=reference, actor=actor)
-        if row.version == 1 and sold_from:
+        if version == 1 and sold_from:
             await self._sold_on_platform(sold_from, order.placed_at)
+
+    async def _existing_reservations(
+        self, order_id: str
+    ) -> dict[tuple[int, str], StockReservationRow]:
+        if self._reservations is not None and order_id in self._reservations:
+            return self._reservations[order_id]
+        return {
+            (r.line_no, r.sku): r
+            for r in (
+                await self.session.scalars(
+                    select(StockReservationRow).where(StockReservationRow.order_id == order_id)
+                )
+            ).all()
+        }
 
     async def _sold_on_platform(self, sold: dict[str, int], placed_at: datetime | None) -> None:
         """A new order: its platform took the units off the listings at checkout, so they
@@ -440,13 +575,17 @@ class Inventory:
         was placed: that push overwrote the platform's own decrement (the unit was offered
         again), and leaving the known quantity as pushed makes the next allocation take it
         back."""
-        rows = await self.session.scalars(
-            select(ListingRow)
-            .where(ListingRow.id.in_(sorted(sold)))
-            .order_by(ListingRow.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+        rows: Iterable[ListingRow]
+        if all(listing_id in self._listings for listing_id in sold):
+            rows = [self._listings[listing_id] for listing_id in sorted(sold)]  # locked already
+        else:
+            rows = await self.session.scalars(
+                select(ListingRow)
+                .where(ListingRow.id.in_(sorted(sold)))
+                .order_by(ListingRow.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
         for listing in rows:
             if (
                 placed_at is not None
@@ -503,9 +642,26 @@ class Inventory:
             stock.updated_at = utcnow()
         row.on_hand -= quantity
 
+    def _cached_listing(
+        self, shop: ShopRow, product_id: str | None, variant_id: str | None, sku: str | None
+    ) -> ListingRow | None:
+        """`_listing_for_line` from the listings `prepare_orders` loaded."""
+        if product_id and self._by_listing_id is not None:
+            for row in self._by_listing_id.get((shop.id, product_id), ()):
+                if variant_id and variant_id in (row.platform_sku_id, row.platform_variant_id):
+                    return row
+                if not variant_id and row.platform_sku_id == "":
+                    return row
+        if sku:
+            found = self._by_merchant_sku.get((shop.id, sku))
+            return found[0] if found else None
+        return None
+
     async def _listing_for_line(
         self, shop: ShopRow, product_id: str | None, variant_id: str | None, sku: str | None
     ) -> ListingRow | None:
+        if self._by_listing_id is not None:
+            return self._cached_listing(shop, product_id, variant_id, sku)
         base = select(ListingRow).where(ListingRow.shop_id == shop.id)
         if product_id:
             by_ids = base.where(ListingRow.platform_listing_id == product_id)
@@ -527,24 +683,57 @@ class Inventory:
             return
         touched, self._touched = self._touched, {}
         await self.recompute_listings(set(touched))
+        await append_events(self.session, self._stock_events(touched))
+
+    def finish_order(self) -> list[dict[str, Any]]:
+        """`finish` for one order of a batch: its `stock.changed` events (as
+        `event_values`, for the caller to write in order with the order's own event); the
+        listings are recomputed once for the whole batch by `finish_batch`. (Each listing's
+        target depends only on the SKUs' and listings' final state, so one recompute at the
+        end leaves what one per order would have.)"""
+        touched, self._touched = self._touched, {}
+        self._batch_touched.update(touched)
+        return self._stock_events(touched)
+
+    async def finish_batch(self) -> None:
+        """After the orders of a batch: write their new reservations and ledger rows (one
+        statement each; nothing reads them back, so they need not go through the session's
+        unit of work one row at a time) and recompute the listings of every SKU touched."""
+        new, self._new_reservations = self._new_reservations, []
+        if new:
+            columns = [c.key for c in StockReservationRow.__table__.columns if c.key != "id"]
+            await self.session.execute(
+                insert(StockReservationRow),
+                [{name: getattr(res, name) for name in columns} for res in new],
+            )
+        ledger, self._ledger_rows = self._ledger_rows or [], None
+        if ledger:
+            await self.session.execute(insert(StockLedgerRow), ledger)
+        touched, self._batch_touched = self._batch_touched, set()
+        await self.recompute_listings(touched)
+
+    def _stock_events(self, touched: dict[str, str]) -> list[dict[str, Any]]:
+        events = []
         for sku, reason in sorted(touched.items()):
             row = self._skus[sku]
             if not row.tracked:
                 continue
-            await append_event(
-                self.session,
-                tenant_id=self.tenant_id,
-                type=STOCK_CHANGED,
-                subject_id=sku_subject(self.tenant_id, sku),
-                payload={
-                    "sku": sku,
-                    "on_hand": row.on_hand,
-                    "reserved": row.reserved,
-                    "safety_stock": row.safety_stock,
-                    "available": available(row),
-                    "reason": reason,
-                },
+            events.append(
+                event_values(
+                    tenant_id=self.tenant_id,
+                    type=STOCK_CHANGED,
+                    subject_id=sku_subject(self.tenant_id, sku),
+                    payload={
+                        "sku": sku,
+                        "on_hand": row.on_hand,
+                        "reserved": row.reserved,
+                        "safety_stock": row.safety_stock,
+                        "available": available(row),
+                        "reason": reason,
+                    },
+                )
             )
+        return events
 
     async def recompute_listings(self, skus: set[str]) -> list[ListingRow]:
         """Set each affected listing's target quantity; a listing whose target differs from

@@ -8,14 +8,13 @@ in the same transaction.
 
 from __future__ import annotations
 
-import hashlib
-import json
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,8 +23,9 @@ from shopbridge.core.ids import new_id
 from shopbridge.core.time import utcnow
 from shopbridge.storage.errors import NotFound
 from shopbridge.storage.inventory import Inventory
-from shopbridge.storage.outbox import append_event
-from shopbridge.storage.tables import OrderLineRow, OrderRow, ShopRow
+from shopbridge.storage.outbox import append_events, event_values
+from shopbridge.storage.tables import OrderLineRow, OrderRow, OrderSearchRow, ShopRow
+from shopbridge.storage.vault import PASSTHROUGH_MARK, open_order, vault_of
 
 ORDER_CREATED = "order.created"
 ORDER_UPDATED = "order.updated"
@@ -43,14 +43,8 @@ class UpsertResult:
 
 
 def _document(order: Order) -> tuple[dict[str, Any], Any]:
-    doc = order.model_dump(mode="json", exclude={"raw"})
-    return doc, order.model_dump(mode="json", include={"raw"}).get("raw")
-
-
-def content_hash(document: dict[str, Any], raw: Any) -> str:
-    canonical = {k: v for k, v in document.items() if k not in ("id", "shop_id")}
-    blob = json.dumps([canonical, raw], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+    doc = order.model_dump(mode="json")  # one pass; the native payload is stored apart
+    return doc, doc.pop("raw", None)
 
 
 def _event_type(previous_status: str | None, status: str) -> str:
@@ -63,8 +57,249 @@ def _event_type(previous_status: str | None, status: str) -> str:
     return ORDER_UPDATED
 
 
-def row_to_order(row: OrderRow) -> Order:
-    return Order.model_validate({**row.document, "id": row.id, "raw": row.raw})
+@dataclass
+class ReadableOrder:
+    """An order row with its personal fields opened, for responses (never written back:
+    the row itself keeps its ciphertext)."""
+
+    id: str
+    tenant_id: str
+    shop_id: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    document: dict[str, Any]
+    raw: Any
+    buyer_data: str
+    """`stored` (vault), `in_memory` (pass-through, not yet delivered) or `dropped`
+    (pass-through, delivered or expired: personal fields are absent)."""
+
+
+async def open_rows(session: AsyncSession, rows: Sequence[OrderRow]) -> list[ReadableOrder]:
+    readable = []
+    for row in rows:
+        opened = await open_order(
+            session,
+            tenant_id=row.tenant_id,
+            order_id=row.id,
+            version=row.version,
+            document=row.document,
+            raw=row.raw,
+        )
+        passthrough = row.document.get("pii") == PASSTHROUGH_MARK
+        readable.append(
+            ReadableOrder(
+                id=row.id,
+                tenant_id=row.tenant_id,
+                shop_id=row.shop_id,
+                version=row.version,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                document=opened.document,
+                raw=opened.raw,
+                buyer_data=(
+                    "stored"
+                    if not passthrough
+                    else "in_memory"
+                    if opened.personal_available
+                    else "dropped"
+                ),
+            )
+        )
+    return readable
+
+
+async def load_order(session: AsyncSession, row: OrderRow) -> Order:
+    """The unified order of a row, personal fields opened (vault) or recalled (pass-through)."""
+    opened = await open_order(
+        session,
+        tenant_id=row.tenant_id,
+        order_id=row.id,
+        version=row.version,
+        document=row.document,
+        raw=row.raw,
+    )
+    return Order.model_validate({**opened.document, "id": row.id, "raw": opened.raw})
+
+
+@dataclass
+class _Change:
+    """One applied change of a batch, in the order it was applied."""
+
+    shop: ShopRow
+    row_id: str
+    version: int
+    order: Order
+    event: dict[str, Any]
+    stock_events: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+def _line_values(tenant_id: str, order_id: str, order: Order) -> list[dict[str, Any]]:
+    return [
+        {
+            "order_id": order_id,
+            "tenant_id": tenant_id,
+            "line_no": index,
+            "native_id": line.native_id,
+            "sku": line.sku,
+            "title": line.title,
+            "quantity": line.quantity,
+            "unit_price": str(line.unit_price.amount) if line.unit_price else None,
+            "total_amount": str(line.total.amount) if line.total else None,
+            "currency": order.currency,
+        }
+        for index, line in enumerate(order.lines, start=1)
+    ]
+
+
+async def upsert_orders(
+    session: AsyncSession, items: Sequence[tuple[ShopRow, Order]]
+) -> list[UpsertResult]:
+    """Upsert many orders (any tenants) in the caller's transaction, in a few statements for
+    the whole list; the result is what upserting them one by one, in list order, would give
+    (an order may appear more than once: each occurrence sees the ones before it).
+
+    Nothing is caught here: on any error the caller rolls the whole unit back (the push
+    intake then applies the same pushes one by one, each in a savepoint of its own)."""
+    if not items:
+        return []
+    vault = vault_of(session)
+    await vault.refresh_if_stale(session)
+    rows = await _lock_orders(session, items)
+    stored_before = {row.id for row in rows.values()}
+    results: list[UpsertResult] = []
+    changes: list[_Change] = []
+    lines: dict[str, list[dict[str, Any]]] = {}
+    search: dict[str, list[dict[str, Any]]] = {}
+    for shop, order in items:
+        key = (shop.id, order.platform_order_id)
+        row = rows.get(key)
+        if order.shop_id != shop.id or order.platform != shop.platform:
+            order = order.model_copy(update={"shop_id": shop.id, "platform": shop.platform})
+        doc, raw = _document(order)
+        digest = vault.content_hash(doc, raw)
+        now = utcnow()
+        if row is None:
+            row = OrderRow(
+                id=new_id("ord"),
+                tenant_id=shop.tenant_id,
+                shop_id=shop.id,
+                platform=shop.platform,
+                platform_order_id=order.platform_order_id,
+                version=0,
+                created_at=now,
+            )
+            previous_status = None
+            session.add(row)
+            rows[key] = row
+        else:
+            if (
+                row.platform_updated_at is not None
+                and order.platform_updated_at is not None
+                and order.platform_updated_at < row.platform_updated_at
+            ):
+                results.append(UpsertResult(row.id, row.version, "stale", None))
+                continue
+            if row.content_hash == digest:
+                results.append(UpsertResult(row.id, row.version, "unchanged", None))
+                continue
+            previous_status = row.status
+        doc["id"] = row.id
+        stored = vault.protect_order(shop.tenant_id, doc, raw, digest=digest)
+        OrderRepository._apply(row, order, stored.document, stored.raw, digest, now)
+        vault.remember(row.id, row.version, stored.personal, raw)
+        lines[row.id] = _line_values(shop.tenant_id, row.id, order)
+        search[row.id] = [
+            {"tenant_id": shop.tenant_id, "order_id": row.id, "field": name, "digest": value}
+            for name, value in stored.search
+        ]
+        event_type = _event_type(previous_status, row.status)
+        changes.append(
+            _Change(
+                shop,
+                row.id,
+                row.version,
+                order,
+                event=event_values(
+                    tenant_id=shop.tenant_id,
+                    type=event_type,
+                    shop_id=shop.id,
+                    subject_id=row.id,
+                    subject_version=row.version,
+                    payload={"order": stored.document, "previous_status": previous_status},
+                ),
+            )
+        )
+        results.append(
+            UpsertResult(
+                row.id,
+                row.version,
+                "created" if previous_status is None else "updated",
+                event_type,
+            )
+        )
+    if not changes:
+        return results
+    await session.flush()  # the order rows first: lines and reservations refer to them
+    replaced = sorted(set(lines) & stored_before)
+    if replaced:
+        await session.execute(delete(OrderLineRow).where(OrderLineRow.order_id.in_(replaced)))
+        await session.execute(delete(OrderSearchRow).where(OrderSearchRow.order_id.in_(replaced)))
+    line_values = [value for values in lines.values() for value in values]
+    if line_values:
+        await session.execute(insert(OrderLineRow), line_values)
+    search_values = [value for values in search.values() for value in values]
+    if search_values:
+        await session.execute(insert(OrderSearchRow), search_values)
+    # Stock follows the order in the same transaction: reserved the moment it appears.
+    inventories: dict[str, Inventory] = {}
+    for change in changes:
+        if change.shop.tenant_id not in inventories:
+            inventories[change.shop.tenant_id] = Inventory(
+                session, change.shop.tenant_id, actor="orders"
+            )
+    for tenant_id, inventory in inventories.items():
+        await inventory.prepare_orders(
+            [
+                (c.shop, c.row_id, c.order, c.row_id not in stored_before)
+                for c in changes
+                if c.shop.tenant_id == tenant_id
+            ]
+        )
+    for change in changes:
+        inventory = inventories[change.shop.tenant_id]
+        await inventory.apply_order_version(
+            change.shop, change.row_id, change.version, change.order
+        )
+        change.stock_events = inventory.finish_order()
+    for inventory in inventories.values():
+        await inventory.finish_batch()
+    await append_events(session, [event for c in changes for event in (*c.stock_events, c.event)])
+    return results
+
+
+async def _lock_orders(
+    session: AsyncSession, items: Sequence[tuple[ShopRow, Order]]
+) -> dict[tuple[str, str], OrderRow]:
+    """The stored rows of the orders, locked, by (shop id, platform order id)."""
+    wanted = {(shop.id, order.platform_order_id) for shop, order in items}
+    if len(wanted) == 1:
+        [(shop_id, platform_order_id)] = wanted
+        where = [OrderRow.shop_id == shop_id, OrderRow.platform_order_id == platform_order_id]
+    else:
+        # Both lists ride the unique (shop_id, platform_order_id) index; pairs that only
+        # cross-match (another shop's order of the same number) are dropped below.
+        where = [
+            OrderRow.shop_id.in_(sorted({shop_id for shop_id, _ in wanted})),
+            OrderRow.platform_order_id.in_(sorted({poid for _, poid in wanted})),
+        ]
+    stmt = select(OrderRow).where(*where).order_by(OrderRow.id).with_for_update()
+    found = (await session.scalars(stmt)).all()
+    return {
+        (row.shop_id, row.platform_order_id): row
+        for row in found
+        if (row.shop_id, row.platform_order_id) in wanted
+    }
 
 
 class OrderRepository:
@@ -78,72 +313,13 @@ class OrderRepository:
         for attempt in range(2):
             try:
                 async with self.session.begin_nested():
-                    return await self._upsert_once(shop, order)
+                    [result] = await upsert_orders(self.session, [(shop, order)])
+                    return result
             except IntegrityError:
                 # A concurrent writer inserted the same order first; retry as an update.
                 if attempt:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _upsert_once(self, shop: ShopRow, order: Order) -> UpsertResult:
-        stmt = (
-            select(OrderRow)
-            .where(
-                OrderRow.shop_id == shop.id, OrderRow.platform_order_id == order.platform_order_id
-            )
-            .with_for_update()
-        )
-        row = (await self.session.scalars(stmt)).first()
-        order = order.model_copy(update={"shop_id": shop.id, "platform": shop.platform})
-        doc, raw = _document(order)
-        digest = content_hash(doc, raw)
-        now = utcnow()
-        if row is None:
-            row = OrderRow(
-                id=new_id("ord"),
-                tenant_id=self.tenant_id,
-                shop_id=shop.id,
-                platform=shop.platform,
-                platform_order_id=order.platform_order_id,
-                version=0,
-                created_at=now,
-            )
-            previous_status = None
-            self.session.add(row)
-        else:
-            if (
-                row.platform_updated_at is not None
-                and order.platform_updated_at is not None
-                and order.platform_updated_at < row.platform_updated_at
-            ):
-                return UpsertResult(row.id, row.version, "stale", None)
-            if row.content_hash == digest:
-                return UpsertResult(row.id, row.version, "unchanged", None)
-            previous_status = row.status
-        doc["id"] = row.id
-        self._apply(row, order, doc, raw, digest, now)
-        await self.session.flush()
-        await self._replace_lines(row, order)
-        # Stock follows the order in the same transaction: reserved the moment it appears.
-        inventory = Inventory(self.session, self.tenant_id, actor=f"order:{row.id}")
-        await inventory.apply_order(shop, row, order)
-        await inventory.finish()
-        event_type = _event_type(previous_status, row.status)
-        await append_event(
-            self.session,
-            tenant_id=self.tenant_id,
-            type=event_type,
-            shop_id=shop.id,
-            subject_id=row.id,
-            subject_version=row.version,
-            payload={
-                "order": doc,
-                "previous_status": previous_status,
-            },
-        )
-        return UpsertResult(
-            row.id, row.version, "created" if previous_status is None else "updated", event_type
-        )
 
     @staticmethod
     def _apply(
@@ -162,24 +338,36 @@ class OrderRepository:
         row.raw = raw
         row.updated_at = now
 
-    async def _replace_lines(self, row: OrderRow, order: Order) -> None:
-        await self.session.execute(delete(OrderLineRow).where(OrderLineRow.order_id == row.id))
-        self.session.add_all(
-            OrderLineRow(
-                order_id=row.id,
-                tenant_id=self.tenant_id,
-                line_no=index,
-                native_id=line.native_id,
-                sku=line.sku,
-                title=line.title,
-                quantity=line.quantity,
-                unit_price=str(line.unit_price.amount) if line.unit_price else None,
-                total_amount=str(line.total.amount) if line.total else None,
-                currency=order.currency,
+    async def search(
+        self,
+        criteria: Sequence[tuple[str, str]],
+        *,
+        shop_id: str | None = None,
+        before_id: str | None = None,
+        limit: int = 50,
+    ) -> Sequence[OrderRow]:
+        """Orders matching every (field, plaintext) criterion, by keyed hash only; newest
+        first. A value that normalizes to nothing matches nothing."""
+        vault = vault_of(self.session)
+        stmt = select(OrderRow).where(OrderRow.tenant_id == self.tenant_id)
+        for field, value in criteria:
+            digest = vault.search_digest(self.tenant_id, field, value)
+            if digest is None:
+                return []
+            stmt = stmt.where(
+                OrderRow.id.in_(
+                    select(OrderSearchRow.order_id).where(
+                        OrderSearchRow.tenant_id == self.tenant_id,
+                        OrderSearchRow.field == field,
+                        OrderSearchRow.digest == digest,
+                    )
+                )
             )
-            for index, line in enumerate(order.lines, start=1)
-        )
-        await self.session.flush()
+        if shop_id:
+            stmt = stmt.where(OrderRow.shop_id == shop_id)
+        if before_id:
+            stmt = stmt.where(OrderRow.id < before_id)
+        return (await self.session.scalars(stmt.order_by(OrderRow.id.desc()).limit(limit))).all()
 
     async def get(self, order_id: str) -> OrderRow:
         stmt = select(OrderRow).where(OrderRow.tenant_id == self.tenant_id, OrderRow.id == order_id)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopbridge.core.ids import new_id
 from shopbridge.core.time import utcnow
+from shopbridge.logging import register_credentials
 from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.errors import Conflict, NotFound
 from shopbridge.storage.tables import ShopRow
@@ -25,7 +26,7 @@ PAUSED = "paused"
 DISCONNECTED = "disconnected"
 
 
-def _credentials_owner(shop_id: str) -> str:
+def credentials_owner(shop_id: str) -> str:
     return f"shop:{shop_id}:credentials"
 
 
@@ -34,8 +35,9 @@ def open_credentials(box: SecretBox, row: ShopRow) -> dict[str, Any]:
     if row.credentials_sealed is None:
         return {}
     data: dict[str, Any] = json.loads(
-        box.open(row.credentials_sealed, owner=_credentials_owner(row.id))
+        box.open(row.credentials_sealed, owner=credentials_owner(row.id))
     )
+    register_credentials(data)  # from now on, logs scrub these secrets wherever they appear
     return data
 
 
@@ -52,7 +54,7 @@ class ShopRepository:
             return
         payload = json.dumps(credentials, sort_keys=True, ensure_ascii=False).encode()
         row.credentials_sealed, row.credentials_key_id = self.box.seal(
-            payload, owner=_credentials_owner(row.id)
+            payload, owner=credentials_owner(row.id)
         )
 
     def open_credentials(self, row: ShopRow) -> dict[str, Any]:

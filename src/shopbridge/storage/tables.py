@@ -690,3 +690,36 @@ class WaybillRow(Base):
         Index("ix_waybills_tenant_id_id", "tenant_id", "id"),
         Index("ix_waybills_tenant_order", "tenant_id", "order_id"),
     )
+
+
+class SyncLogRow(Base):
+    """One platform call or inbound push, for the operator's "which interface is failing,
+    why, and what do I do" (`GET /v1/sync-log`). Holds no buyer data: codes, the platform's
+    message scrubbed of personal values and truncated, and our explanation.
+
+    Written in batches by a background writer (`shopbridge.sync.synclog`), pruned after
+    `sync_log_retention_days`. No foreign keys on purpose: a batch must never fail because
+    a shop or tenant it mentions went away meanwhile, and rows outlive nothing for long."""
+
+    __tablename__ = "sync_log"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID)
+    shop_id: Mapped[str] = mapped_column(ID)
+    platform: Mapped[str] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(8))  # call | push
+    interface: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(24))
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    code: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    explanation: Mapped[str | None] = mapped_column(Text, nullable=True)
+    action: Mapped[str | None] = mapped_column(Text, nullable=True)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_sync_log_tenant_id_id", "tenant_id", "id"),
+        Index("ix_sync_log_tenant_shop_id", "tenant_id", "shop_id", "id"),
+        Index("ix_sync_log_created", "created_at"),
+    )

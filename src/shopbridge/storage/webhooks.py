@@ -31,20 +31,20 @@ DELIVERY_STATES = (PENDING, SUCCEEDED, FAILED)
 ENDPOINT_DISABLED = "webhook.endpoint_disabled"
 
 
-def _owner(endpoint_id: str, which: str) -> str:
+def secret_owner(endpoint_id: str, which: str) -> str:
     return f"webhook:{endpoint_id}:{which}"
 
 
 def signing_secrets(box: SecretBox, row: WebhookEndpointRow, now: datetime) -> list[str]:
     """The current secret, plus the previous one while its rotation overlap lasts."""
-    secrets = [box.open(row.secret_sealed, owner=_owner(row.id, "secret")).decode()]
+    secrets = [box.open(row.secret_sealed, owner=secret_owner(row.id, "secret")).decode()]
     if (
         row.previous_secret_sealed is not None
         and row.previous_secret_expires_at is not None
         and row.previous_secret_expires_at > now
     ):
         secrets.append(
-            box.open(row.previous_secret_sealed, owner=_owner(row.id, "previous")).decode()
+            box.open(row.previous_secret_sealed, owner=secret_owner(row.id, "previous")).decode()
         )
     return secrets
 
@@ -92,7 +92,7 @@ class WebhookRepository:
         self.box = box
 
     def _seal(self, row: WebhookEndpointRow, secret: str) -> None:
-        row.secret_sealed, _ = self.box.seal(secret.encode(), owner=_owner(row.id, "secret"))
+        row.secret_sealed, _ = self.box.seal(secret.encode(), owner=secret_owner(row.id, "secret"))
 
     async def create(
         self,
@@ -177,8 +177,10 @@ class WebhookRepository:
         row = await self.get(endpoint_id, for_update=True)
         now = utcnow()
         if overlap > timedelta(0):
-            current = self.box.open(row.secret_sealed, owner=_owner(row.id, "secret"))
-            row.previous_secret_sealed, _ = self.box.seal(current, owner=_owner(row.id, "previous"))
+            current = self.box.open(row.secret_sealed, owner=secret_owner(row.id, "secret"))
+            row.previous_secret_sealed, _ = self.box.seal(
+                current, owner=secret_owner(row.id, "previous")
+            )
             row.previous_secret_expires_at = now + overlap
         else:
             row.previous_secret_sealed = None

@@ -1,5 +1,6 @@
 """Build a shop's connector the same way everywhere (sync, stock pushes, shipments): through
-the registry, with the shop's sealed credentials opened only here."""
+the registry, with the shop's sealed credentials opened only here, and its calls recorded
+in the sync log."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from shopbridge.connectors.registry import connector_class
 from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.shops import open_credentials
 from shopbridge.storage.tables import ShopRow
+from shopbridge.sync.synclog import SYNC_LOG
 
 ConnectorFactory = Callable[[str], type[Connector]]
 
@@ -29,4 +31,5 @@ def build_connector(
         settings=dict(shop.settings or {}),
         base_url=base_url or (shop.settings or {}).get("base_url"),
     )
-    return cls(context)
+    # Every call the connector makes lands in the sync log and the platform-call metrics.
+    return cls(context, observer=SYNC_LOG.observer(shop.tenant_id, shop.id))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import socket
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from shopbridge.config import Settings
 from shopbridge.connectors import (
@@ -33,16 +35,22 @@ from shopbridge.connectors import (
 )
 from shopbridge.connectors.registry import UnknownConnector, connector_class
 from shopbridge.core.time import utcnow
-from shopbridge.logging import get_logger
+from shopbridge.logging import collect_pii, get_logger
 from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.db import Database
+from shopbridge.storage.errors import is_transient
 from shopbridge.storage.orders import OrderRepository
+from shopbridge.storage.synclog import prune as prune_sync_log
 from shopbridge.storage.tables import ShopRow, ShopSyncStateRow
 from shopbridge.sync import state as sync_state
+from shopbridge.sync.alerts import evaluate_alerts_if_due
 from shopbridge.sync.connect import build_connector
-from shopbridge.sync.push import first_receipt
+from shopbridge.sync.push import first_receipt, prune_push_receipts
+from shopbridge.sync.synclog import SYNC_LOG
 
 log = get_logger(__name__)
+PAGE_ATTEMPTS = 4
+"""Tries of one page's transaction when the database aborts it to break a deadlock."""
 ConnectorFactory = Callable[[str], type[Connector]]
 
 
@@ -65,6 +73,12 @@ class SyncSettings:
     incremental window missed (per-shop `reconcile_every_minutes`)."""
     reconcile_lookback: timedelta = timedelta(hours=6)
     """How far back that reconciliation pass reaches (per-shop `reconcile_lookback_hours`)."""
+    push_receipt_retention: timedelta = timedelta(days=7)
+    """Inbound push message ids older than this are pruned (`push_receipt_retention_days`)."""
+    maintenance_every: timedelta = timedelta(hours=1)
+    """How often a worker prunes; the first pass runs at start."""
+    sync_log_retention: timedelta = timedelta(days=14)
+    """Sync-log records older than this are pruned (`sync_log_retention_days`)."""
 
 
 @dataclass
@@ -86,6 +100,8 @@ def sync_settings(settings: Settings) -> SyncSettings:
         poll_interval=timedelta(seconds=settings.sync_poll_interval_seconds),
         backfill=timedelta(days=settings.sync_backfill_days),
         lease=timedelta(seconds=settings.sync_lease_seconds),
+        push_receipt_retention=timedelta(days=settings.push_receipt_retention_days),
+        sync_log_retention=timedelta(days=settings.sync_log_retention_days),
     )
 
 
@@ -143,8 +159,15 @@ class SyncEngine:
     async def run_forever(
         self, stop: asyncio.Event, shop_ids: Collection[str] | None = None
     ) -> None:
+        # This process's platform calls (sync, stock, shipments) reach the sync log through
+        # this writer; the API shares it when it runs the worker in-process.
+        async with SYNC_LOG.writing(self.db):
+            await self._run_forever(stop, shop_ids)
+
+    async def _run_forever(self, stop: asyncio.Event, shop_ids: Collection[str] | None) -> None:
         log.info("sync_worker_started", worker=self.worker_id)
         next_channel_poll = 0.0
+        next_maintenance = 0.0
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
@@ -152,6 +175,16 @@ class SyncEngine:
                 if loop.time() >= next_channel_poll:
                     next_channel_poll = loop.time() + self.settings.channel_interval
                     await self.drain_channels(shop_ids)
+                if loop.time() >= next_maintenance:
+                    next_maintenance = loop.time() + self.settings.maintenance_every.total_seconds()
+                    await self.maintenance()
+                # Health alerts (shop.sync_degraded, ...): at most once a minute across workers.
+                await evaluate_alerts_if_due(
+                    self.db,
+                    self.box,
+                    poll_interval=self.settings.poll_interval.total_seconds(),
+                    shop_ids=shop_ids,
+                )
             except Exception as exc:  # keep the worker alive; the cause is logged by type
                 log.error("sync_cycle_failed", error_type=type(exc).__name__)
                 results = []
@@ -159,6 +192,22 @@ class SyncEngine:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.idle_sleep)
         log.info("sync_worker_stopped", worker=self.worker_id)
+
+    async def maintenance(self) -> int:
+        """Prune push receipts and sync-log records older than their retentions (several
+        workers pruning the same rows is harmless); returns the rows removed. Settings
+        guarantee the receipt retention outlasts the push replay window, so a pruned message
+        id can no longer be replayed: its push would be stale."""
+        removed = await prune_push_receipts(
+            self.db, older_than=utcnow() - self.settings.push_receipt_retention
+        )
+        if removed:
+            log.info("push_receipts_pruned", removed=removed)
+        async with self.db.transaction() as session:
+            pruned = await prune_sync_log(session, utcnow() - self.settings.sync_log_retention)
+        if pruned:
+            log.info("sync_log_pruned", removed=pruned)
+        return removed + pruned
 
     # message channels (platform-kept push queues such as Taobao TMC) ----------------------
 
@@ -194,7 +243,12 @@ class SyncEngine:
     async def drain_channel(self, shop: ShopRow) -> int:
         """Fetch, apply and acknowledge one batch. A thin message is resolved with `get_order`
         here; a message whose order cannot be fetched is not acknowledged, so the platform
-        redelivers it (and the next pull would catch the order anyway)."""
+        redelivers it (and the next pull would catch the order anyway). Buyer values seen
+        meanwhile are kept out of its log lines."""
+        with collect_pii():
+            return await self._drain_channel(shop)
+
+    async def _drain_channel(self, shop: ShopRow) -> int:
         connector = self._connector(shop)
         applied = 0
         try:
@@ -221,6 +275,11 @@ class SyncEngine:
     # one shop -----------------------------------------------------------------------------
 
     async def sync_shop(self, shop: ShopRow) -> SyncResult:
+        """Pull one shop; buyer values seen meanwhile are kept out of its log lines."""
+        with collect_pii():
+            return await self._sync_shop(shop)
+
+    async def _sync_shop(self, shop: ShopRow) -> SyncResult:
         result = SyncResult(shop_id=shop.id)
         if shop.credentials_sealed is None:
             await self._pause(
@@ -238,6 +297,17 @@ class SyncEngine:
                     await self._pull_orders(shop, connector, spec, result)
         except ConnectorError as exc:
             await self._failed(shop, exc, result)
+            return result
+        except SQLAlchemyError as exc:
+            # Not the platform's fault, but the shop must not stay leased until the lease
+            # runs out: it backs off like a failed pull and the reason is visible.
+            await self._failed(
+                shop,
+                ConnectorError(
+                    f"database error ({type(exc).__name__}); will retry", code="database_error"
+                ),
+                result,
+            )
             return result
         except UnknownConnector as exc:
             await self._pause(shop, f"no connector installed for {shop.platform}", str(exc), result)
@@ -351,16 +421,33 @@ class SyncEngine:
         while True:
             fetched = await connector.pull_orders(window, page)
             result.pages += 1
-            async with self.db.transaction() as session:
-                orders = OrderRepository(session, shop.tenant_id)
-                for order in fetched.orders:
-                    outcome = (await orders.upsert(shop, order)).outcome
-                    setattr(result, outcome, getattr(result, outcome) + 1)
-                for failure in fetched.unmapped:
-                    await sync_state.record_unmapped(
-                        session, shop, failure.platform_order_id, failure.reason, failure.raw
-                    )
-                    result.unmapped += 1
+            for attempt in range(1, PAGE_ATTEMPTS + 1):
+                outcomes: list[str] = []
+                try:
+                    async with self.db.transaction() as session:
+                        orders = OrderRepository(session, shop.tenant_id)
+                        for order in fetched.orders:
+                            outcomes.append((await orders.upsert(shop, order)).outcome)
+                        for failure in fetched.unmapped:
+                            await sync_state.record_unmapped(
+                                session,
+                                shop,
+                                failure.platform_order_id,
+                                failure.reason,
+                                failure.raw,
+                            )
+                    break
+                except DBAPIError as exc:
+                    # Another writer (a concurrent sync, the stock pusher) met the same SKUs
+                    # in another order and the database broke the deadlock by aborting us:
+                    # the page is applied again, nothing of the first try was committed.
+                    if attempt == PAGE_ATTEMPTS or not is_transient(exc):
+                        raise
+                    log.info("sync_page_retried", shop_id=shop.id, attempt=attempt)
+                    await asyncio.sleep(random.uniform(0.05, 0.25) * attempt)  # noqa: S311
+            for outcome in outcomes:
+                setattr(result, outcome, getattr(result, outcome) + 1)
+            result.unmapped += len(fetched.unmapped)
             await self._renew_lease(shop)
             page = fetched.next_page
             if page is None:

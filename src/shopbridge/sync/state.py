@@ -13,7 +13,9 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopbridge.core.time import utcnow
+from shopbridge.logging import scrub
 from shopbridge.storage.tables import ShopRow, ShopSyncStateRow, SyncCursorRow, UnmappedPayloadRow
+from shopbridge.storage.vault import vault_of
 
 IDLE = "idle"
 SYNCING = "syncing"
@@ -131,6 +133,11 @@ async def write_cursor(
 async def record_unmapped(
     session: AsyncSession, shop: ShopRow, platform_order_id: str | None, reason: str, raw: Any
 ) -> None:
+    """Keeps a payload that did not map, sealed like every native payload (pass-through
+    retention keeps only the reason: the payload is buyer data)."""
+    vault = vault_of(session)
+    raw = None if vault.passthrough or raw is None else vault.seal_value(raw, shop.tenant_id)
+    reason = scrub(reason)[:2000]  # a mapping error may quote a buyer's value
     now = utcnow()
     stmt = select(UnmappedPayloadRow).where(
         UnmappedPayloadRow.shop_id == shop.id,

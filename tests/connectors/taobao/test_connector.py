@@ -69,6 +69,8 @@ def test_declares_what_it_does() -> None:
         Capability.SHIPMENT_CONFIRM,
         Capability.STOCK_UPDATE,
         Capability.LISTINGS_PULL,
+        Capability.WAYBILL,
+        Capability.RECEIVER_DECRYPT,
     }
     (stream,) = info.streams
     assert stream.cursor_field == "modified"

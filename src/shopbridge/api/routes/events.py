@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from shopbridge.api.deps import get_box, get_db, get_settings
 from shopbridge.api.problems import V1_ERRORS, FieldError, ProblemError, problem_responses
+from shopbridge.api.reveal import RevealReasonHeader, audit_event_reveal
 from shopbridge.api.security import Principal, require
 from shopbridge.api.validation import ID_PATTERN
 from shopbridge.api.webhook_schemas import (
@@ -30,6 +31,7 @@ from shopbridge.storage.events import (
     read_feed,
     sequence_committed,
 )
+from shopbridge.storage.vault import fresh_vault
 from shopbridge.storage.webhooks import WebhookRepository
 
 router = APIRouter(responses=V1_ERRORS, tags=["events"])
@@ -81,13 +83,15 @@ async def feed(
         int,
         Query(ge=0, le=MAX_WAIT_SECONDS, description="Long-poll: seconds to wait for an event."),
     ] = 0,
+    reveal_reason: RevealReasonHeader = None,
     principal: Principal = require("events:read"),
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ) -> EventFeed:
     """Events of the caller's tenant in the order they were committed. Keep `next_cursor`
     after processing a page and pass it as `after`: the feed never skips or reorders an
-    event. Buyer data is masked unless the key has `pii:read`."""
+    event. Buyer data is masked unless the key has `pii:read`; each event whose order is
+    returned unmasked is recorded in the audit (`GET /v1/audit`)."""
     position = _cursor(after)
     for index, name in enumerate(types or []):
         if name not in EVENT_TYPES:
@@ -134,8 +138,13 @@ async def feed(
             break
         await asyncio.sleep(min(POLL_SECONDS, remaining))
     reveal = principal.has("pii:read")
+    vault = await fresh_vault(db)
+    bodies = [event_body(row, reveal=reveal, vault=vault) for row in page.events]
+    await audit_event_reveal(
+        db, principal, bodies, revealed=reveal, via="GET /v1/events", reason_header=reveal_reason
+    )
     return EventFeed(
-        data=[EventOut(**event_body(row, reveal=reveal)) for row in page.events],
+        data=[EventOut(**body) for body in bodies],
         next_cursor=str(page.next_cursor),
         has_more=page.has_more,
     )
@@ -144,6 +153,7 @@ async def feed(
 @router.get("/events/{event_id}", response_model=EventOut, summary="Get an event")
 async def get_one(
     event_id: Annotated[str, Path(pattern=ID_PATTERN)],
+    reveal_reason: RevealReasonHeader = None,
     principal: Principal = require("events:read"),
     db: Database = Depends(get_db),
 ) -> EventOut:
@@ -151,7 +161,18 @@ async def get_one(
         row = await get_event(session, principal.tenant_id, event_id)
     if row is None:
         raise ProblemError(404, "not-found", "Not found", f"event {event_id} not found")
-    return EventOut(**event_body(row, reveal=principal.has("pii:read")))
+    vault = await fresh_vault(db)
+    reveal = principal.has("pii:read")
+    body = event_body(row, reveal=reveal, vault=vault)
+    await audit_event_reveal(
+        db,
+        principal,
+        [body],
+        revealed=reveal,
+        via="GET /v1/events/{event_id}",
+        reason_header=reveal_reason,
+    )
+    return EventOut(**body)
 
 
 @router.post("/events/replay", response_model=ReplayOut, status_code=202, summary="Replay events")

@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
-from shopbridge.api.deps import get_box, get_db
+from shopbridge.api.deps import get_box, get_db, get_settings
 from shopbridge.api.problems import ProblemError, problem_responses
 from shopbridge.api.validation import ID_PATTERN
+from shopbridge.config import Settings
 from shopbridge.connectors import PushRejected
 from shopbridge.connectors.registry import UnknownConnector
 from shopbridge.storage.crypto import SecretBox
@@ -32,6 +33,7 @@ async def push(
     shop_id: Annotated[str, Path(pattern=ID_PATTERN)],
     db: Database = Depends(get_db),
     box: SecretBox = Depends(get_box),
+    settings: Settings = Depends(get_settings),
 ) -> JSONResponse:
     """Point the platform's webhooks here (e.g. Shopify `orders/*`). The signature is checked
     with the shop's app secret; duplicates are acknowledged and ignored."""
@@ -40,7 +42,9 @@ async def push(
     if len(body) > MAX_PUSH_BYTES:
         raise ProblemError(413, "payload-too-large", "Payload too large", "Push body too large.")
     try:
-        outcome = await receive_push(db, box, shop, request.headers, body)
+        outcome = await receive_push(
+            db, box, shop, request.headers, body, max_age_seconds=settings.push_max_age_seconds
+        )
     except UnknownConnector as exc:
         raise ProblemError(
             404, "not-found", "Not found", f"no connector installed for {platform}"

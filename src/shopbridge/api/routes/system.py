@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shopbridge.api.problems import Problem, problem_response
@@ -15,14 +13,12 @@ from shopbridge.storage.migrate import current_revision, head_revision
 router = APIRouter(tags=["system"])
 
 
-_INDEX = Path(__file__).resolve().parent.parent / "static" / "index.html"
-
-
 @router.get("/", include_in_schema=False)
-async def dashboard() -> FileResponse:
-    """The operator's page: shops with their sync state and the latest orders (masked unless
-    the key used holds `pii:read`). It signs in with an API key kept in the browser."""
-    return FileResponse(_INDEX, media_type="text/html")
+async def dashboard() -> RedirectResponse:
+    """The operator dashboard lives under `/dashboard` (server-rendered, see
+    `shopbridge.dashboard`); the root only sends browsers there. A `#key=…` fragment in the
+    link survives the redirect (browsers keep it), and the sign-in page uses it."""
+    return RedirectResponse("/dashboard", status_code=307)
 
 
 @router.get("/healthz", response_model=HealthOut, summary="Liveness")
@@ -57,8 +53,15 @@ async def readyz(request: Request) -> Response:
             "Not ready",
             f"The database schema is at {revision}, expected {head}: run `shopbridge db upgrade`.",
         )
+    vault = request.app.state.vault
     return JSONResponse(
-        ReadyOut(status="ready", database=db.dialect, schema_revision=revision).model_dump()
+        ReadyOut(
+            status="ready",
+            database=db.dialect,
+            schema_revision=revision,
+            retention=vault.retention,
+            orders_in_memory=len(vault.memory),
+        ).model_dump()
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -25,6 +26,7 @@ from shopbridge.core.time import utcnow
 from shopbridge.storage import tenants as tenant_store
 from shopbridge.storage.db import Database
 from shopbridge.storage.errors import NotFound
+from shopbridge.storage.scoping import unscoped
 from shopbridge.storage.tables import ApiKeyRow, TenantRow
 
 router = APIRouter(responses=V1_ERRORS, tags=["tenants and keys"])
@@ -75,11 +77,17 @@ async def create_tenant(
     db: Database = Depends(get_db),
 ) -> TenantCreated:
     """Creates a tenant and its first admin key (returned once, in this response)."""
-    async with db.transaction() as session:
-        row = await tenant_store.create_tenant(session, body.name)
-        issued = await tenant_store.issue_key(
-            session, row.id, name="admin", scopes=["admin", "pii:read"], created_by=principal.key_id
-        )
+    # Operator work crosses tenants: the new key belongs to the new tenant, not the caller's.
+    with unscoped():
+        async with db.transaction() as session:
+            row = await tenant_store.create_tenant(session, body.name)
+            issued = await tenant_store.issue_key(
+                session,
+                row.id,
+                name="admin",
+                scopes=["admin", "pii:read"],
+                created_by=principal.key_id,
+            )
     return TenantCreated(
         **tenant_out(row).model_dump(),
         admin_key=ApiKeyIssued(**key_out(issued.row).model_dump(), key=issued.token),
@@ -94,8 +102,9 @@ async def list_tenants(
     db: Database = Depends(get_db),
 ) -> Page[TenantOut]:
     after = decode_cursor(cursor, {"r": "tenants"})
-    async with db.read() as session:
-        rows = await tenant_store.list_tenants(session, after=after, limit=limit + 1)
+    with unscoped():  # operator: every tenant
+        async with db.read() as session:
+            rows = await tenant_store.list_tenants(session, after=after, limit=limit + 1)
     data, next_cursor, has_more = page_of(rows, limit, {"r": "tenants"}, tenant_out)
     return Page(data=data, next_cursor=next_cursor, has_more=has_more)
 
@@ -108,8 +117,10 @@ async def get_tenant(
 ) -> TenantOut:
     if tenant_id != principal.tenant_id and not principal.has(OPERATOR):
         raise not_found(f"tenant {tenant_id} not found")
-    async with db.read() as session:
-        return tenant_out(await tenant_store.get_tenant(session, tenant_id))
+    # An operator may read any tenant; anyone else only reaches this for their own.
+    with unscoped() if principal.has(OPERATOR) else nullcontext():
+        async with db.read() as session:
+            return tenant_out(await tenant_store.get_tenant(session, tenant_id))
 
 
 @router.post("/api-keys", response_model=ApiKeyIssued, status_code=201, summary="Create an API key")

@@ -7,10 +7,12 @@ from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, Depends, Path, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopbridge.api.deps import get_box, get_db
 from shopbridge.api.pagination import decode_cursor, page_of
 from shopbridge.api.problems import V1_ERRORS, FieldError, ProblemError
+from shopbridge.api.reveal import RevealReasonHeader, reveal_reason
 from shopbridge.api.schemas import Page
 from shopbridge.api.security import Principal, require
 from shopbridge.api.validation import ID_PATTERN
@@ -32,6 +34,7 @@ from shopbridge.delivery.dispatcher import post_signed
 from shopbridge.delivery.envelope import encode
 from shopbridge.delivery.signing import generate_secret
 from shopbridge.delivery.urls import InvalidWebhookUrl, check_webhook_url
+from shopbridge.storage.audit import GRANT, REVOKE, Access, record
 from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.db import Database
 from shopbridge.storage.shops import ShopRepository
@@ -92,14 +95,44 @@ async def _checked_url(url: str) -> str:
         ) from exc
 
 
-def _check_pii(principal: Principal, wanted: bool | None) -> None:
+def _check_pii(
+    principal: Principal,
+    wanted: bool | None,
+    detail: str = "pii_allowed=true sends buyer data unmasked; "
+    "only a key with `pii:read` may set it.",
+) -> None:
     if wanted and not principal.has("pii:read"):
-        raise ProblemError(
-            403,
-            "insufficient-scope",
-            "Insufficient scope",
-            "pii_allowed=true sends buyer data unmasked; only a key with `pii:read` may set it.",
-        )
+        raise ProblemError(403, "insufficient-scope", "Insufficient scope", detail)
+
+
+def _audit_pii_change(
+    session: AsyncSession,
+    principal: Principal,
+    endpoint_id: str,
+    *,
+    action: str,
+    fields: list[str],
+    via: str,
+    reason: str | None,
+) -> None:
+    """Record who let an endpoint receive buyer data (or stopped it), in the transaction
+    that makes the change: the grant cannot exist without its record."""
+    record(
+        session,
+        principal.tenant_id,
+        [
+            Access(
+                "api_key",
+                principal.key_id,
+                action,
+                "webhook_endpoint",
+                endpoint_id,
+                fields,
+                via,
+                reason,
+            )
+        ],
+    )
 
 
 async def _check_shops(repo: ShopRepository, shop_ids: list[str] | None) -> None:
@@ -126,13 +159,16 @@ async def _check_shops(repo: ShopRepository, shop_ids: list[str] | None) -> None
 async def create_endpoint(
     body: WebhookEndpointCreate,
     response: Response,
+    reason_header: RevealReasonHeader = None,
     principal: Principal = require("webhooks:write"),
     db: Database = Depends(get_db),
     box: SecretBox = Depends(get_box),
 ) -> WebhookEndpointCreated:
     """Events from now on are signed with the returned `secret` (Standard Webhooks) and
-    POSTed to `url`. The secret is shown only in this answer (and on rotation)."""
+    POSTed to `url`. The secret is shown only in this answer (and on rotation).
+    `pii_allowed: true` needs `pii:read` and is recorded in the audit (`grant`)."""
     _check_pii(principal, body.pii_allowed)
+    reason = reveal_reason(reason_header)
     url = await _checked_url(body.url)
     secret = body.secret or generate_secret()
     async with db.transaction() as session:
@@ -146,6 +182,16 @@ async def create_endpoint(
             enabled=body.enabled,
             pii_allowed=body.pii_allowed,
         )
+        if row.pii_allowed:
+            _audit_pii_change(
+                session,
+                principal,
+                row.id,
+                action=GRANT,
+                fields=["pii_allowed"],
+                via="POST /v1/webhook-endpoints",
+                reason=reason,
+            )
     response.headers["Location"] = f"/v1/webhook-endpoints/{row.id}"
     return WebhookEndpointCreated(**endpoint_fields(row), secret=secret)
 
@@ -207,19 +253,49 @@ async def get_endpoint(
 async def update_endpoint(
     endpoint_id: EndpointId,
     body: WebhookEndpointUpdate,
+    reason_header: RevealReasonHeader = None,
     principal: Principal = require("webhooks:write"),
     db: Database = Depends(get_db),
     box: SecretBox = Depends(get_box),
 ) -> WebhookEndpointOut:
+    """Setting `pii_allowed: true`, or moving an endpoint that has it to another `url` (the
+    buyer data then goes somewhere new), needs `pii:read`; both are recorded in the audit
+    (`grant`), as is turning it off (`revoke`)."""
     _check_pii(principal, body.pii_allowed)
+    reason = reveal_reason(reason_header)
     changes = body.model_dump(exclude_none=True)
     if body.url is not None:
         changes["url"] = await _checked_url(body.url)
     async with db.transaction() as session:
         await _check_shops(ShopRepository(session, principal.tenant_id, box), body.shop_ids)
-        row = await WebhookRepository(session, principal.tenant_id, box).update(
-            endpoint_id, **changes
-        )
+        repo = WebhookRepository(session, principal.tenant_id, box)
+        before = await repo.get(endpoint_id, for_update=True)
+        was_allowed, old_url = before.pii_allowed, before.url
+        moved = "url" in changes and changes["url"] != old_url
+        if was_allowed and moved:
+            _check_pii(
+                principal,
+                body.pii_allowed is not False,
+                "This endpoint receives buyer data unmasked (pii_allowed); only a key with "
+                "`pii:read` may change where it goes.",
+            )
+        row = await repo.update(endpoint_id, **changes)
+        via = "PATCH /v1/webhook-endpoints/{endpoint_id}"
+        if row.pii_allowed and (not was_allowed or moved):
+            fields = ["pii_allowed", "url"] if moved else ["pii_allowed"]
+            _audit_pii_change(
+                session, principal, row.id, action=GRANT, fields=fields, via=via, reason=reason
+            )
+        elif was_allowed and not row.pii_allowed:
+            _audit_pii_change(
+                session,
+                principal,
+                row.id,
+                action=REVOKE,
+                fields=["pii_allowed"],
+                via=via,
+                reason=reason,
+            )
     return WebhookEndpointOut(**endpoint_fields(row))
 
 

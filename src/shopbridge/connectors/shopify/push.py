@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from shopbridge.connectors.base import PushMessage
@@ -92,20 +92,38 @@ def verify_signature(headers: Mapping[str, str], body: bytes, secrets: Sequence[
         raise _reject("webhook signature does not match", "bad_signature")
 
 
+TRIGGER_LEEWAY: Final = timedelta(hours=1)
+"""How much later than the body's own timestamp `X-Shopify-Triggered-At` may be and still be
+believed (Shopify triggers a webhook moments after the change it reports)."""
+
+
+def _parsed(value: object, path: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value, path)
+    except MappingError:
+        return None
+
+
 def _occurred_at(
     headers: Mapping[str, str], payload: Mapping[str, Any], field: str
 ) -> datetime | None:
-    for value, path in (
-        (_header(headers, "Triggered-At"), "X-Shopify-Triggered-At"),
-        (payload.get(field), f"$.{field}"),
-    ):
-        if value is None:
-            continue
-        try:
-            return parse_timestamp(value, path)
-        except MappingError:
-            continue
-    return None
+    """When the delivery was triggered: the timestamp the gateway's replay window is checked
+    against.
+
+    `X-Shopify-Triggered-At` is the precise answer, but Shopify's HMAC covers the body only,
+    so the header is not signed: a captured delivery replayed with a fresh header would pass
+    the window. The body's own timestamp (`updated_at` / `created_at`) is signed, so when the
+    header claims a time more than `TRIGGER_LEEWAY` after it, the body's time is used
+    instead; a replay of an old delivery is then as old as its body says."""
+    triggered = _parsed(_header(headers, "Triggered-At"), "X-Shopify-Triggered-At")
+    signed = _parsed(payload.get(field), f"$.{field}")
+    if triggered is None:
+        return signed
+    if signed is not None and triggered - signed > TRIGGER_LEEWAY:
+        return signed
+    return triggered
 
 
 def parse_webhook(

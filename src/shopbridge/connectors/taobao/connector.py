@@ -12,6 +12,11 @@ trade; `list`: map the list rows as they come), `detail_concurrency` (1..16, def
 `tmc_group` (TMC group to consume), `seller_user_id` (the seller's Taobao user id; defaults
 to a numeric `platform_shop_id`), `qps` / `burst` (this app's call rate, when TOP granted
 more than the conservative default).
+
+Privacy shipping (see `privacy.py`): `order_channel` (`TB` default, `TM` for a Tmall shop:
+Cainiao's `order_channels_type`), `waybill_cp_codes` (unified carrier -> Cainiao `cp_code`
+where it differs from the `company_code` of `carrier_codes`), `secret_no_days` (1..90,
+default 15: how long a privacy number handed out by a decrypt stays bound).
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ from shopbridge.connectors.base import (
     Capability,
     Connector,
     ConnectorInfo,
+    DecryptedReceiver,
     Listing,
     ListingPage,
     OrderPage,
     PullWindow,
     PushMessage,
     RateLimit,
+    ReceiverQuery,
     ShipmentRequest,
     ShipmentResult,
     ShopContext,
@@ -40,6 +47,8 @@ from shopbridge.connectors.base import (
     StockUpdateResult,
     StreamSpec,
     UnmappedOrder,
+    WaybillRequest,
+    WaybillResult,
 )
 from shopbridge.connectors.errors import (
     AuthExpired,
@@ -71,6 +80,16 @@ from shopbridge.connectors.taobao.mapping import (
     trade_id_of,
 )
 from shopbridge.connectors.taobao.paging import PageCursor
+from shopbridge.connectors.taobao.privacy import (
+    DECRYPT_BATCH,
+    DECRYPT_METHOD,
+    ORDER_CHANNELS,
+    WAYBILL_METHOD,
+    decrypt_param,
+    parse_decrypted,
+    parse_waybill,
+    waybill_param,
+)
 from shopbridge.connectors.taobao.push import (
     TmcMessageError,
     consumed_message,
@@ -292,6 +311,8 @@ class TaobaoConnector(Connector):
                 Capability.SHIPMENT_CONFIRM,
                 Capability.STOCK_UPDATE,
                 Capability.LISTINGS_PULL,
+                Capability.WAYBILL,
+                Capability.RECEIVER_DECRYPT,
             }
         ),
         rate_limit=RateLimit(requests=10, per_seconds=1, burst=20),
@@ -351,6 +372,14 @@ class TaobaoConnector(Connector):
         self.seller_user_id: str | None = (
             str(seller).strip() if str(seller).strip().isdigit() else None
         )
+        channel = settings.get("order_channel", "TB")
+        if channel not in ORDER_CHANNELS:
+            raise _rejected(
+                "order_channel must be TB (Taobao) or TM (Tmall)", None, "configuration"
+            )
+        self.order_channel: str = str(channel)
+        self.waybill_cp_codes = carrier_overrides(settings.get("waybill_cp_codes"))
+        self.secret_no_days = _int_setting(settings, "secret_no_days", 15, 1, 90)
         self.api = TopApi(
             shop,
             rate_limit=_rate_limit(settings, self.info.rate_limit),
@@ -657,6 +686,53 @@ class TaobaoConnector(Connector):
         if set(wanted) == set(open_ids) and not done:
             return None
         return [oid for oid in open_ids if oid in wanted]
+
+    # ------------------------------------------------------------------ privacy shipping
+
+    def receiver_ref(self, order: Order) -> str | None:
+        """The trade's OAID (`receiver.oaid`, mapped from `oaid`)."""
+        receiver = order.receiver
+        if receiver is None or not receiver.oaid or not receiver.oaid.strip():
+            return None
+        return receiver.oaid.strip()
+
+    async def issue_waybill(self, request: WaybillRequest) -> WaybillResult:
+        """`cainiao.waybill.ii.get` for one package: OAID + tid as the recipient (no
+        plaintext, not even masked), `cp_code` from the unified carrier code, the print
+        data returned untouched (`cainiao-cloudprint`). Cainiao answers the same waybill
+        again for the same trade and package id."""
+        interface = WAYBILL_METHOD
+        tid = _numeric_id(request.platform_order_id, "trade id", interface)
+        if not request.receiver_ref.strip():
+            raise _rejected(
+                "the trade has no OAID; read it again (taobao.trade.fullinfo.get) to get one",
+                interface,
+                "no_receiver_ref",
+            )
+        code = request.carrier_code.strip().upper()
+        cp_code = self.waybill_cp_codes.get(code) or taobao_company_code(
+            code, overrides=self.carrier_codes
+        )
+        param = waybill_param(request, tid=tid, cp_code=cp_code, order_channel=self.order_channel)
+        body = await self.api.call(
+            interface, {"param_waybill_cloud_print_apply_new_request": param}
+        )
+        return parse_waybill(body, object_id=request.package.id, cp_code=cp_code)
+
+    async def decrypt_receivers(self, queries: Sequence[ReceiverQuery]) -> list[DecryptedReceiver]:
+        """`taobao.top.oaid.decrypt`, 20 queries per call. A stale OAID comes back
+        `matched=False` without personal fields."""
+        tids = [_numeric_id(q.platform_order_id, "trade id", DECRYPT_METHOD) for q in queries]
+        results: list[DecryptedReceiver] = []
+        for start in range(0, len(queries), DECRYPT_BATCH):
+            batch = list(queries[start : start + DECRYPT_BATCH])
+            batch_tids = tids[start : start + DECRYPT_BATCH]
+            body = await self.api.call(
+                DECRYPT_METHOD,
+                {"query_list": decrypt_param(batch, batch_tids, self.secret_no_days)},
+            )
+            results.extend(parse_decrypted(body, batch, batch_tids))
+        return results
 
     # ------------------------------------------------------------------ listings
 

@@ -6,7 +6,9 @@ Point an official-style TOP client at ``http://HOST:PORT/router/rest`` instead o
 and the md5 / hmac / hmac-sha256 signatures, ``<api>_response`` and ``error_response``
 envelopes (JSON, simplified JSON, XML) with TOP's error codes, trades with sub-orders in
 every status (presale included), masked buyer data with an OAID, split shipping, stock
-updates, refunds, the app call limit and TMC messages (consume/confirm with redelivery).
+updates, refunds, the app call limit, TMC messages (consume/confirm with redelivery), and
+privacy shipping: Cainiao e-waybills by OAID (``cainiao.waybill.ii.get``, refusing any
+plaintext recipient) and OAID decryption (``taobao.top.oaid.decrypt``).
 ``/_sandbox/*`` is the control plane (see docs/sandboxes.md).
 
 Layout (the same roles as ``sandbox/shopify``):
@@ -17,6 +19,7 @@ Layout (the same roles as ``sandbox/shopify``):
 * ``envelope`` - wire shapes: envelopes, errors, masking, resource JSON;
 * ``signing`` - TOP request signatures (and the HTTP push signature);
 * ``routes`` - the ``/router/rest`` pipeline and API handlers;
+* ``privacy`` - e-waybills, cloud-print data and OAID decryption;
 * ``push`` - TMC queue, publisher and optional HTTP push;
 * ``control`` - ``/_sandbox`` API;
 * ``app`` - :func:`create_app` and :func:`run`.

@@ -133,6 +133,26 @@ class CreateTradesIn(_Model):
     seller_memo: str | None = None
     seller_flag: int | None = Field(default=None, ge=0, le=5)
     invoice: InvoiceIn | None = None
+    privacy_protection: bool = False
+    """The buyer uses a privacy number (隐私号): OAID decryption answers a relay number."""
+
+
+class ReceiverIn(_Model):
+    """A new delivery address for a trade (the buyer changed it): a new OAID."""
+
+    name: str = Field(min_length=1, max_length=50)
+    mobile: str = Field(min_length=5, max_length=20)
+    phone: str | None = None
+    state: str = "浙江省"
+    city: str = "杭州市"
+    district: str = "西湖区"
+    town: str = "西溪街道"
+    address: str = "文三路100号"
+    zip: str = "310013"
+
+
+class RenderIn(_Model):
+    print_data: str = Field(min_length=1, max_length=100_000)
 
 
 class SkuIn(_Model):
@@ -337,6 +357,12 @@ def build_control_router(sandbox: TaobaoSandbox) -> APIRouter:
                 "denied_apis": sorted(sandbox.denied_apis),
                 "calls": len(sandbox.calls),
                 "stream": {"orders_per_second": sandbox.stream.rate, "steps": sandbox.stream.steps},
+                "privacy": {
+                    "waybills": len(sandbox.gateway.privacy.waybills),
+                    "waybill_requests": len(sandbox.gateway.privacy.requests),
+                    "plaintext_violations": sandbox.gateway.privacy.plaintext_violations,
+                    "decrypts": len(sandbox.gateway.privacy.decrypts),
+                },
             }
 
     @router.post("/reset")
@@ -416,6 +442,25 @@ def build_control_router(sandbox: TaobaoSandbox) -> APIRouter:
                     out_sid=out_sid,
                 )
             )
+            return {"trade": trade_json(trade)}
+
+    @router.post("/trades/{tid}/receiver")
+    async def change_receiver(tid: int, body: ReceiverIn) -> JSON:
+        """The buyer changes the delivery address: the trade's OAID changes and the old one
+        goes stale (decrypt answers ``matched=false``, waybills with it are refused)."""
+        receiver = Receiver(
+            name=body.name,
+            mobile=body.mobile,
+            phone=body.phone,
+            state=body.state,
+            city=body.city,
+            district=body.district,
+            town=body.town,
+            address=body.address,
+            zip=body.zip,
+        )
+        with sandbox.state.lock:
+            trade = guarded(lambda: sandbox.state.change_receiver(tid, receiver))
             return {"trade": trade_json(trade)}
 
     @router.post("/trades/{tid}/memo")
@@ -565,6 +610,43 @@ def build_control_router(sandbox: TaobaoSandbox) -> APIRouter:
     async def calls(limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> JSON:
         records = list(sandbox.calls)[-limit:]
         return {"calls": [r.to_dict(zone()) for r in records]}
+
+    # privacy shipping ----------------------------------------------------------------
+
+    @router.get("/waybills")
+    async def waybills(tid: int | None = None) -> JSON:
+        """E-waybills issued (``cainiao.waybill.ii.get``), every request with how it named
+        the recipient, and ``plaintext_violations``: requests refused because they carried
+        a trade's plaintext recipient (a privacy-shipping client must keep this at 0).
+        Nothing here holds buyer data, only ids, flags and JSON paths."""
+        privacy = sandbox.gateway.privacy
+        with sandbox.state.lock:
+            issued = [
+                w.to_dict(zone()) for w in privacy.waybills.values() if tid is None or w.tid == tid
+            ]
+            requests = [r.to_dict(zone()) for r in privacy.requests if tid is None or tid in r.tids]
+            return {
+                "plaintext_violations": privacy.plaintext_violations,
+                "waybills": issued,
+                "requests": requests,
+            }
+
+    @router.get("/decrypts")
+    async def decrypts(tid: int | None = None) -> JSON:
+        """Every OAID decrypted through ``taobao.top.oaid.decrypt`` (tid, scene, matched)."""
+        privacy = sandbox.gateway.privacy
+        with sandbox.state.lock:
+            return {
+                "decrypts": [
+                    d.to_dict(zone()) for d in privacy.decrypts if tid is None or d.tid == tid
+                ]
+            }
+
+    @router.post("/cloudprint/render")
+    async def render(body: RenderIn) -> JSON:
+        """Play the Cainiao cloud-print component: open ``print_data`` and return the label
+        it would print (the real recipient included). Only the printer ever sees this."""
+        return dict(guarded(lambda: sandbox.gateway.privacy.render(body.print_data)))
 
     # TMC and pushes ------------------------------------------------------------------
 
@@ -800,6 +882,7 @@ def _draft(sandbox: TaobaoSandbox, body: CreateTradesIn) -> TradeDraft:
         draft.invoice = Invoice(body.invoice.kind, body.invoice.name, body.invoice.type)
     if body.deposit is not None:
         draft.deposit = body.deposit
+    draft.privacy_protection = body.privacy_protection
     initial: dict[str, InitialStatus] = {
         "TRADE_NO_CREATE_PAY": "TRADE_NO_CREATE_PAY",
         "PAY_PENDING": "PAY_PENDING",

@@ -82,6 +82,7 @@ from shopbridge.sandbox.taobao.envelope import (
     unsupported_version,
 )
 from shopbridge.sandbox.taobao.options import EMITTED_TOPICS, TaobaoSandboxOptions
+from shopbridge.sandbox.taobao.privacy import DECRYPT_PARAM, WAYBILL_PARAM, PrivacyDesk
 from shopbridge.sandbox.taobao.push import TmcQueue, TmcSubscription
 from shopbridge.sandbox.taobao.signing import SIGN_METHODS, SignMethod, verify_signature
 from shopbridge.sandbox.taobao.state import (
@@ -351,8 +352,10 @@ class TaobaoGateway:
         subscription: TmcSubscription,
         denied_apis: set[str],
         calls: deque[CallRecord],
+        privacy: PrivacyDesk | None = None,
     ) -> None:
         self.state = state
+        self.privacy = privacy or PrivacyDesk(state, options)
         self.options = options
         self.clock = clock
         self.faults = faults
@@ -390,6 +393,8 @@ class TaobaoGateway:
             "taobao.tmc.user.get": ApiSpec(self.tmc_user_get, needs_session=False),
             "taobao.tmc.messages.consume": ApiSpec(self.tmc_messages_consume, needs_session=False),
             "taobao.tmc.messages.confirm": ApiSpec(self.tmc_messages_confirm, needs_session=False),
+            "cainiao.waybill.ii.get": ApiSpec(self.cainiao_waybill_ii_get),
+            "taobao.top.oaid.decrypt": ApiSpec(self.top_oaid_decrypt),
         }
 
     # pipeline -----------------------------------------------------------------------
@@ -962,6 +967,14 @@ class TaobaoGateway:
 
     def time_get(self, call: ApiCall) -> JSON:
         return {"time": fmt_time(call.now, self.ctx.zone)}
+
+    # privacy shipping (see privacy.py) ----------------------------------------------------
+
+    def cainiao_waybill_ii_get(self, call: ApiCall) -> JSON:
+        return self.privacy.waybill_get(call.text(WAYBILL_PARAM), call.now)
+
+    def top_oaid_decrypt(self, call: ApiCall) -> JSON:
+        return self.privacy.oaid_decrypt(call.text(DECRYPT_PARAM), call.now, self.ctx)
 
 
 def _multipart_fields(content_type: str, body: bytes) -> list[tuple[str, str]]:

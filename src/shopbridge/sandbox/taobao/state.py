@@ -376,6 +376,12 @@ class Trade:
     """Group-buy style trade: paid but shipping forbidden until released."""
     is_part_consign: bool = False
     refunded_fee: Decimal = ZERO
+    privacy_protection: bool = False
+    """The buyer chose a privacy number (隐私号): OAID decryption returns a virtual mobile
+    number with an extension instead of the real one."""
+    previous_oaids: list[str] = field(default_factory=list)
+    """OAIDs this trade had before its recipient changed: they no longer match (decrypt
+    answers ``matched=false``)."""
 
     @property
     def total_fee(self) -> Decimal:
@@ -563,6 +569,7 @@ class TradeDraft:
     deposit: Decimal | None = None
     shipping_type: str = "express"
     trade_from: str = "WAP,WAP"
+    privacy_protection: bool = False
 
 
 # ---------------------------------------------------------------------------------------
@@ -863,6 +870,7 @@ class TaobaoState:
                 seller_flag=draft.seller_flag,
                 invoice=draft.invoice,
                 forbid_consign=draft.forbid_consign,
+                privacy_protection=draft.privacy_protection,
             )
             self._apportion(trade)
             if trade.payment < ZERO:
@@ -1179,6 +1187,28 @@ class TaobaoState:
                     trade.seller_flag = flag
             self._touch(trade, when)
             self._emit("taobao_trade_TradeMemoModified", trade, when)
+            return trade
+
+    def change_receiver(self, tid: int, receiver: Receiver, *, at: datetime | None = None) -> Trade:
+        """The buyer changes the delivery address before shipment (修改地址): the trade gets
+        the new recipient's OAID and the old one goes stale."""
+        with self.lock:
+            trade = self.trade(tid)
+            if trade.status not in UNPAID_STATUSES and trade.status not in SHIPPABLE_STATUSES:
+                raise StateError("isv.trade-status-error", "交易已发货或已关闭, 不能修改收货地址")
+            when = self._at(at)
+            oaid = self.oaid_for(receiver)
+            if oaid != trade.oaid:
+                trade.previous_oaids.append(trade.oaid)
+                trade.oaid = oaid
+            trade.buyer = Buyer(
+                open_uid=trade.buyer.open_uid,
+                nick=trade.buyer.nick,
+                receiver=receiver,
+                email=trade.buyer.email,
+            )
+            self._touch(trade, when)
+            self._emit("taobao_trade_TradeChanged", trade, when)
             return trade
 
     # refunds -----------------------------------------------------------------------
