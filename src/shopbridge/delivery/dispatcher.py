@@ -28,8 +28,8 @@ from datetime import datetime, timedelta
 
 import httpx
 from prometheus_client import Counter as MetricCounter
-from prometheus_client import Histogram
-from sqlalchemy import and_, exists, insert, or_, select, update
+from prometheus_client import Gauge, Histogram
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -85,6 +85,12 @@ DELIVERY_LATENCY = Histogram(
 EVENTS_SEQUENCED = MetricCounter(
     "shopbridge_events_sequenced_total", "Events given a feed position"
 )
+OUTBOX_BACKLOG = Gauge(
+    "shopbridge_outbox_backlog",
+    "Outbox work waiting: events not yet sequenced plus pending webhook deliveries (all "
+    "tenants; refreshed by the dispatcher every `BACKLOG_REFRESH_SECONDS`)",
+)
+BACKLOG_REFRESH_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -242,6 +248,7 @@ class Dispatcher:
         self._polled_at = float("-inf")
         self._more_events = False
         self._next_maintenance = 0.0
+        self._next_backlog = 0.0
         self._own_client = self.client is None
         self._lanes: list[httpx.AsyncClient] = []
         self._ssl: ssl.SSLContext | None = None
@@ -358,7 +365,30 @@ class Dispatcher:
         if loop.time() >= self._next_maintenance:
             self._next_maintenance = loop.time() + self.settings.maintenance_interval
             await self.maintenance()
+        if loop.time() >= self._next_backlog:
+            self._next_backlog = loop.time() + BACKLOG_REFRESH_SECONDS
+            await self.refresh_backlog()
         return progressed
+
+    async def refresh_backlog(self) -> None:
+        """Set `shopbridge_outbox_backlog` from two indexed counts, here in the loop rather
+        than in the `/metrics` handler, so a scrape never waits on the database."""
+        try:
+            async with self.db.read() as session:
+                unsequenced = await session.scalar(
+                    select(func.count())
+                    .select_from(OutboxEventRow)
+                    .where(OutboxEventRow.dispatched_at.is_(None))
+                )
+                pending = await session.scalar(
+                    select(func.count())
+                    .select_from(WebhookDeliveryRow)
+                    .where(WebhookDeliveryRow.state == PENDING)
+                )
+        except Exception as exc:  # a metric must never stop delivery
+            log.warning("outbox_backlog_refresh_failed", error_type=type(exc).__name__)
+            return
+        OUTBOX_BACKLOG.set((unsequenced or 0) + (pending or 0))
 
     async def drain(self, *, max_rounds: int = 10_000) -> None:
         """For tests and tools: run until nothing is in flight and nothing is due now."""

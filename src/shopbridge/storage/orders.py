@@ -26,6 +26,7 @@ from shopbridge.storage.inventory import Inventory
 from shopbridge.storage.outbox import append_events, event_values
 from shopbridge.storage.tables import OrderLineRow, OrderRow, OrderSearchRow, ShopRow
 from shopbridge.storage.vault import PASSTHROUGH_MARK, open_order, vault_of
+from shopbridge.sync.platform_metrics import ORDERS_INGESTED
 
 ORDER_CREATED = "order.created"
 ORDER_UPDATED = "order.updated"
@@ -275,6 +276,11 @@ async def upsert_orders(
     for inventory in inventories.values():
         await inventory.finish_batch()
     await append_events(session, [event for c in changes for event in (*c.stock_events, c.event)])
+    # Counted once the unit's writes went through (a caller that later rolls it back, e.g.
+    # the push intake retrying pushes one by one, may count an order twice).
+    for result, (shop, _) in zip(results, items, strict=True):
+        if result.outcome in ("created", "updated"):
+            ORDERS_INGESTED.labels(shop.platform, result.outcome).inc()
     return results
 
 

@@ -16,9 +16,11 @@ from typing import Final
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "ORDERS_INGESTED",
     "PLATFORM_CALLS",
     "PLATFORM_CALL_SECONDS",
     "PLATFORM_PUSHES",
+    "STOCK_PUSHES",
     "SYNC_LOG_BUFFERED",
     "SYNC_LOG_DROPPED",
     "SYNC_LOG_FLUSH_FAILURES",
@@ -42,6 +44,17 @@ PLATFORM_PUSHES: Final = Counter(
     "shopbridge_platform_pushes_total",
     "Inbound platform pushes (webhooks, message relays), by outcome and known code",
     ["platform", "outcome", "code"],
+)
+ORDERS_INGESTED: Final = Counter(
+    "shopbridge_orders_ingested_total",
+    "Orders written by the order upsert (sync, push, backfill), by platform and outcome "
+    "(created, updated; unchanged and stale re-reads write nothing and are not counted)",
+    ["platform", "outcome"],
+)
+STOCK_PUSHES: Final = Counter(
+    "shopbridge_stock_pushes_total",
+    "Stock quantities pushed to sales platforms, one per listing attempt, by outcome (ok, failed)",
+    ["platform", "outcome"],
 )
 SYNC_LOG_DROPPED: Final = Counter(
     "shopbridge_sync_log_dropped_total",

@@ -42,6 +42,7 @@ from shopbridge.storage.listings import ListingRepository, ListingSyncResult
 from shopbridge.storage.outbox import append_event
 from shopbridge.storage.tables import ListingRow, ShopRow
 from shopbridge.sync.connect import ConnectorFactory, build_connector
+from shopbridge.sync.platform_metrics import STOCK_PUSHES
 
 log = get_logger(__name__)
 PUSH_FAILED = "stock.push_failed"
@@ -125,6 +126,10 @@ class StockPusher:
             for result in results:
                 outcomes.update(result)
         await self._record(claimed, outcomes)
+        for item in claimed:
+            shop = shops.get(item.shop_id)
+            outcome = "ok" if outcomes.get(item.listing_id, "not attempted") is None else "failed"
+            STOCK_PUSHES.labels(shop.platform if shop else "unknown", outcome).inc()
         return len(claimed)
 
     async def _claim(self) -> list[Claimed]:
