@@ -47,6 +47,7 @@ def test_help_everywhere(cli_env: dict[str, str]) -> None:
         ["db", "upgrade", "--help"],
         ["keys", "create", "--help"],
         ["shops", "list", "--help"],
+        ["events", "replay", "--help"],
     ):
         result = run(args, cli_env)
         assert result.returncode == 0, (args, result.stderr)
@@ -64,6 +65,10 @@ def test_help_everywhere(cli_env: dict[str, str]) -> None:
         ["keys", "create", "--name", "x", "--scope", "admin", "--expires-in", "3 years"],
         ["shops", "resync", "shop_x", "--since", "yesterday"],
         ["shops", "resync", "shop_x", "--since", "2026-11-11T00:00:00"],
+        ["events", "replay", "--shop", "shop_x", "--since", "last week"],
+        ["events", "replay", "--shop", "shop_x", "--since", "2026-11-11T00:00:00"],
+        ["events", "replay", "--shop", "shop_x"],
+        ["events", "replay", "--failed"],
         ["bench", "teleport"],
     ],
 )
@@ -181,3 +186,72 @@ def test_bench_ingest_prints_json(cli_env: dict[str, str]) -> None:
     report = json.loads(result.stdout)
     assert report["orders_ingested"] == 30
     assert report["orders_per_second"] > 0 and report["baseline_parse_orders_per_second"] > 0
+
+
+_SEED_REPLAY = """
+import asyncio
+from shopbridge.config import get_settings
+from shopbridge.storage import tenants as tenant_store
+from shopbridge.storage.crypto import SecretBox
+from shopbridge.storage.db import Database
+from shopbridge.storage.events import sequence_committed
+from shopbridge.storage.outbox import append_event
+from shopbridge.storage.shops import ShopRepository
+from shopbridge.storage.webhooks import WebhookRepository
+
+
+async def main() -> None:
+    settings = get_settings()
+    box = SecretBox.from_config(None, settings.key_file)
+    db = Database(settings.effective_database_url)
+    async with db.transaction() as session:
+        await tenant_store.ensure_default_tenant(session)
+        shop, _ = await ShopRepository(session, "ten_default", box).connect(
+            platform="taobao", platform_shop_id="seller-1", display_name="TB",
+            credentials={"session": "s"}, settings={},
+        )
+        await WebhookRepository(session, "ten_default", box).create(
+            url="https://erp.example.com/hooks", secret="whsec_" + "x" * 32
+        )
+        for n in range(3):
+            await append_event(
+                session, tenant_id="ten_default", type="order.created",
+                payload={"n": n}, shop_id=shop.id, subject_id=f"ord_{n}",
+            )
+    await sequence_committed(db)
+    await db.dispose()
+    print(shop.id)
+
+
+asyncio.run(main())
+"""
+
+
+def test_events_replay_requeues_and_rejects_unknown_shop(cli_env: dict[str, str]) -> None:
+    if os.environ.get(PG_ENV):
+        pytest.skip("CLI flow runs against its own SQLite file")
+    assert run(["db", "upgrade"], cli_env).returncode == 0
+    seeded = subprocess.run(
+        [sys.executable, "-c", _SEED_REPLAY],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    shop_id = seeded.stdout.strip().splitlines()[-1]
+    replayed = run(
+        ["events", "replay", "--shop", shop_id, "--since", "2000-01-01T00:00:00+00:00"], cli_env
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    assert "3 events" in replayed.stdout and "3 deliveries re-queued" in replayed.stdout
+    assert "Traceback" not in replayed.stderr
+    unknown = run(
+        ["events", "replay", "--shop", "shop_nope", "--since", "2000-01-01T00:00:00+00:00"],
+        cli_env,
+    )
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().startswith("error: ") and "shop_nope" in unknown.stderr
+    no_endpoint = run(["events", "replay", "--failed", "--endpoint", "whe_nope"], cli_env)
+    assert no_endpoint.returncode == 2 and "not found" in no_endpoint.stderr

@@ -219,3 +219,26 @@ async def test_oversized_body_is_413(tenant: TenantClient) -> None:
     huge = shop_body(settings={"blob": "x" * (1024 * 1024)})
     _problem(await tenant.post("/v1/shops", json=huge), 413, "payload-too-large")
     assert (await tenant.get("/v1/shops")).json()["data"] == []
+
+
+async def test_sync_now_makes_the_next_pull_due_and_refuses_paused_shops(
+    tenant: TenantClient,
+) -> None:
+    shop = (await tenant.post("/v1/shops", json=shop_body())).json()
+    resp = await tenant.post(f"/v1/shops/{shop['id']}/sync")
+    assert resp.status_code == 202, resp.text
+    body = resp.json()
+    assert body["shop_id"] == shop["id"] and body["next_run_at"] is not None
+    assert body["state"] != "paused" and "shpat_secret_value" not in resp.text
+    assert (await tenant.get(f"/v1/shops/{shop['id']}/sync")).json()["next_run_at"] == body[
+        "next_run_at"
+    ]
+
+    await tenant.patch(f"/v1/shops/{shop['id']}", json={"status": "paused"})
+    paused = await tenant.post(f"/v1/shops/{shop['id']}/sync")
+    assert paused.status_code == 409 and "resume it first" in paused.text
+    assert (await tenant.get(f"/v1/shops/{shop['id']}")).json()["status"] == "paused"
+
+    await tenant.post(f"/v1/shops/{shop['id']}/disconnect")
+    assert (await tenant.post(f"/v1/shops/{shop['id']}/sync")).status_code == 409
+    assert (await tenant.post("/v1/shops/shop_nope/sync")).status_code == 404

@@ -26,6 +26,8 @@ from shopbridge.dashboard.session import (
 )
 from shopbridge.dashboard.throughput import ulid_floor
 from shopbridge.storage.crypto import SecretBox
+from shopbridge.storage.tables import ShopRow
+from shopbridge.sync.state import PAUSED, ensure_state
 from tests.conftest import TenantClient
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -232,6 +234,92 @@ async def test_order_search_posts_the_criteria_and_keeps_them_out_of_urls(
         assert 'data-testid="search-results"' in resp.text and "No orders match" in resp.text
         empty = await client.post("/dashboard/orders", data={"csrf": csrf})
         assert "Give a phone number" in empty.text
+
+
+async def test_sync_now_uses_the_sync_endpoint_and_resumes_a_paused_shop(
+    app: FastAPI, tenant: TenantClient
+) -> None:
+    shop = await tenant.post(
+        "/v1/shops",
+        json={"platform": "shopify", "platform_shop_id": "sn.myshopify.com", "display_name": "SN"},
+    )
+    shop_id = shop.json()["id"]
+    async with await browser(app) as client:
+        csrf = await sign_in(client, tenant.key)
+        forged = await client.post(f"/dashboard/shops/{shop_id}/sync", data={"csrf": "wrong"})
+        assert forged.status_code == 403
+        done = await client.post(f"/dashboard/shops/{shop_id}/sync", data={"csrf": csrf})
+        assert done.status_code == 303 and "notice=sync_requested" in done.headers["location"]
+        assert (await tenant.get(f"/v1/shops/{shop_id}/sync")).json()["next_run_at"]
+        await tenant.patch(f"/v1/shops/{shop_id}", json={"status": "paused"})
+        resumed = await client.post(f"/dashboard/shops/{shop_id}/sync", data={"csrf": csrf})
+        assert "notice=resumed" in resumed.headers["location"]
+        assert (await tenant.get(f"/v1/shops/{shop_id}")).json()["status"] == "active"
+
+
+async def test_reauthorise_form_replaces_credentials_and_requests_a_sync(
+    app: FastAPI, tenant: TenantClient
+) -> None:
+    shop = await tenant.post(
+        "/v1/shops",
+        json={"platform": "shopify", "platform_shop_id": "ra.myshopify.com", "display_name": "RA"},
+    )
+    shop_id = shop.json()["id"]
+    assert shop.json()["has_credentials"] is False
+    async with app.state.db.transaction() as session:
+        row = await session.get(ShopRow, shop_id)
+        assert row is not None
+        state = await ensure_state(session, row)
+        state.state = PAUSED
+        state.paused_reason = "re-authorise the shop: the access token expired"
+    token, secret = "shpat_NEW_TOKEN_1234567890", "app-secret-NEW-0987"
+    async with await browser(app) as client:
+        csrf = await sign_in(client, tenant.key)
+        page = await client.get(f"/dashboard/shops/{shop_id}")
+        assert 'data-testid="reauthorise-form" data-prominent="true"' in page.text
+        assert 'name="access_token" type="password"' in page.text
+        assert "replace" in page.text
+
+        # CSRF required: nothing changes without the session's token.
+        forged = await client.post(
+            f"/dashboard/shops/{shop_id}/credentials",
+            data={"csrf": "wrong", "access_token": token},
+        )
+        assert forged.status_code == 403 and token not in forged.text
+        assert (await tenant.get(f"/v1/shops/{shop_id}")).json()["has_credentials"] is False
+
+        # A missing required field changes nothing and echoes no value.
+        missing = await client.post(
+            f"/dashboard/shops/{shop_id}/credentials", data={"csrf": csrf, "app_secret": secret}
+        )
+        assert missing.status_code == 400 and "Admin API access token" in missing.text
+        assert secret not in missing.text
+        assert (await tenant.get(f"/v1/shops/{shop_id}")).json()["has_credentials"] is False
+
+        done = await client.post(
+            f"/dashboard/shops/{shop_id}/credentials",
+            data={"csrf": csrf, "access_token": token, "app_secret": secret},
+        )
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == (
+            f"/dashboard/shops/{shop_id}?notice=credentials_updated"
+        )
+        assert token not in done.headers["location"] and token not in done.text
+        after = await client.get(done.headers["location"])
+        assert after.status_code == 200
+        assert "Credentials updated, sync requested." in after.text
+        assert token not in after.text and secret not in after.text
+        assert 'data-testid="reauthorise-form" data-prominent="false"' in after.text
+
+    stored = (await tenant.get(f"/v1/shops/{shop_id}")).json()
+    assert stored["has_credentials"] is True and stored["status"] == "active"
+    sync_state = (await tenant.get(f"/v1/shops/{shop_id}/sync")).json()
+    assert sync_state["state"] != "paused" and sync_state["paused_reason"] is None
+    assert sync_state["next_run_at"] is not None
+    async with app.state.db.read() as session:
+        row = await session.get(ShopRow, shop_id)
+        assert row is not None and row.credentials_sealed is not None
+        assert token.encode() not in row.credentials_sealed
 
 
 async def test_pages_fall_back_to_the_sync_state_without_the_health_api(

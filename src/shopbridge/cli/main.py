@@ -11,7 +11,8 @@ import os
 import re
 import sys
 from collections.abc import Coroutine
-from datetime import timedelta
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -37,9 +38,11 @@ keys_app = typer.Typer(
     help="API keys, and the data keys that encrypt buyer data.", no_args_is_help=True
 )
 shops_app = typer.Typer(help="Connected shops.", no_args_is_help=True)
+events_app = typer.Typer(help="Outbox events and their webhook deliveries.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(shops_app, name="shops")
+app.add_typer(events_app, name="events")
 
 T = TypeVar("T")
 out = Console(soft_wrap=True)
@@ -248,6 +251,14 @@ def _demo_admin_key(settings: Settings) -> str:
     return token
 
 
+def _bench_status(as_json: bool, phase: str) -> AbstractContextManager[object]:
+    """A spinner naming the running benchmark on stderr, for a person watching a terminal;
+    nothing under `--json` or when stderr is a pipe or file (stdout is unaffected)."""
+    if as_json or not err.is_terminal:
+        return nullcontext()
+    return err.status(phase)
+
+
 @app.command()
 def bench(
     scenario: Annotated[str, typer.Argument(help="Benchmark to run: ingest, peak, flash-sale.")],
@@ -286,7 +297,9 @@ def bench(
         rule: Literal["split", "low-stock"] = "split" if allocation == "split" else "low-stock"
         sale = FlashSaleOptions(sku_stock=sku_stock, shops=shops, buyers=buyers, allocation=rule)
         try:
-            with err.status(f"flash sale: {buyers} buyers, {sku_stock} units, {shops} shops…"):
+            with _bench_status(
+                as_json, f"flash sale: {buyers} buyers, {sku_stock} units, {shops} shops…"
+            ):
                 result = _run_db(run_flash_sale(sale))
         except RuntimeError as exc:
             raise CliError(f"flash-sale benchmark failed: {exc}") from exc
@@ -303,7 +316,9 @@ def bench(
         hosting: Literal["process", "threads"] = "threads" if sandboxes == "threads" else "process"
         options = PeakOptions(orders=orders, shops=shops, rate=rate, sandboxes=hosting)
         try:
-            with err.status(f"peak: {orders} orders from {shops} shops, push to ERP sink…"):
+            with _bench_status(
+                as_json, f"peak: {orders} orders from {shops} shops, push to ERP sink…"
+            ):
                 result = _run_db(run_peak(options))
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--orders") from exc
@@ -323,7 +338,7 @@ def bench(
 
     if platform not in SANDBOXES:
         raise typer.BadParameter(f"available: {', '.join(SANDBOXES)}", param_hint="--platform")
-    with err.status(f"ingesting {orders} {platform} orders through the real HTTP path…"):
+    with _bench_status(as_json, f"ingest: {orders} {platform} orders through the real HTTP path…"):
         result = _run_db(run_ingest(platform, orders))
     if as_json:
         print(json.dumps(result))
@@ -816,6 +831,139 @@ def shops_list(tenant: Annotated[str, typer.Option(help="Tenant id.")] = "ten_de
     for row in rows:
         table.add_row(*row)
     out.print(table if rows else f"No shops connected to {tenant}.")
+
+
+def _iso_moment(text: str, name: str) -> datetime:
+    """An ISO 8601 time with a UTC offset, or a usage error naming the option."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            "use ISO 8601, e.g. 2026-11-11T00:00:00+08:00", param_hint=name
+        ) from exc
+    if value.tzinfo is None:
+        raise typer.BadParameter("add a UTC offset, e.g. +08:00", param_hint=name)
+    return value
+
+
+@events_app.command("replay")
+def events_replay(
+    shop: Annotated[
+        str | None, typer.Option("--shop", help="Replay this shop's events (with --since).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Events created at or after, ISO 8601 with offset (…T00:00:00+08:00)."),
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Events created before (default: now).")] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option("--endpoint", help="Only this webhook endpoint (default: every enabled one)."),
+    ] = None,
+    failed: Annotated[
+        bool,
+        typer.Option("--failed", help="Instead: re-queue the dead letters of --endpoint."),
+    ] = False,
+    tenant: Annotated[str, typer.Option(help="Tenant id.")] = "ten_default",
+) -> None:
+    """Re-queue webhook deliveries, as `POST /v1/events/replay` does: a shop's events since a
+    time (to every matching enabled endpoint, or one), or an endpoint's dead letters. Events
+    keep their ids, so receivers deduplicate."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from sqlalchemy import func, select
+
+    from shopbridge.storage.crypto import SecretBox
+    from shopbridge.storage.db import Database
+    from shopbridge.storage.errors import Conflict, NotFound
+    from shopbridge.storage.events import sequence_committed
+    from shopbridge.storage.tables import OutboxEventRow, ShopRow
+    from shopbridge.storage.webhooks import WebhookRepository
+
+    if failed:
+        if endpoint is None:
+            raise typer.BadParameter("--failed needs --endpoint", param_hint="--endpoint")
+        if shop is not None or since is not None or until is not None:
+            raise typer.BadParameter(
+                "--failed replays an endpoint's dead letters: drop --shop/--since/--until",
+                param_hint="--failed",
+            )
+        start = end = None
+    else:
+        if shop is None or since is None:
+            raise typer.BadParameter(
+                "give --shop SHOP_ID with --since T, or --failed with --endpoint ID",
+                param_hint="--shop/--since",
+            )
+        start = _iso_moment(since, "--since")
+        end = _iso_moment(until, "--until") if until else None
+        if end is not None and end <= start:
+            raise typer.BadParameter("must be after --since", param_hint="--until")
+    settings = _settings()
+
+    async def run() -> str:
+        db = Database(settings.effective_database_url)
+        box = SecretBox.from_config(
+            settings.secret_key.get_secret_value() if settings.secret_key else None,
+            settings.key_file,
+        )
+        try:
+            await sequence_committed(db)
+            async with db.transaction() as session:
+                repo = WebhookRepository(session, tenant, box)
+                try:
+                    if failed:
+                        assert endpoint is not None
+                        # One UPDATE statement: nothing to count along the way.
+                        with err.status(f"re-queueing the dead letters of {endpoint}…"):
+                            scheduled = await repo.replay_failed(endpoint)
+                        return f"{scheduled} dead-letter deliveries of {endpoint} re-queued"
+                    assert shop is not None
+                    assert start is not None
+                    row = await session.get(ShopRow, shop)
+                    if row is None or row.tenant_id != tenant:
+                        raise typer.BadParameter(
+                            f"shop {shop} does not exist in tenant {tenant}", param_hint="--shop"
+                        )
+                    count = select(func.count()).where(
+                        OutboxEventRow.tenant_id == tenant,
+                        OutboxEventRow.shop_id == shop,
+                        OutboxEventRow.created_at >= start,
+                        OutboxEventRow.position.is_not(None),
+                    )
+                    if end is not None:
+                        count = count.where(OutboxEventRow.created_at < end)
+                    total = int(await session.scalar(count) or 0)
+                    with Progress(
+                        TextColumn("replay {task.description}"),
+                        BarColumn(),
+                        MofNCompleteColumn(),
+                        TextColumn("events, {task.fields[scheduled]} deliveries re-queued"),
+                        console=err,
+                        transient=not err.is_terminal,
+                    ) as bar:
+                        task = bar.add_task(shop, total=total, scheduled=0)
+                        scheduled = await repo.replay_since(
+                            shop_id=shop,
+                            since=start,
+                            until=end,
+                            endpoint_id=endpoint,
+                            progress=lambda seen, done: bar.update(
+                                task, completed=seen, scheduled=done
+                            ),
+                        )
+                    target = f"endpoint {endpoint}" if endpoint else "every matching endpoint"
+                    return (
+                        f"{total} events of {shop} since {start.isoformat()}: "
+                        f"{scheduled} deliveries re-queued to {target}"
+                    )
+                except NotFound as exc:
+                    raise typer.BadParameter(str(exc), param_hint="--endpoint") from exc
+                except Conflict as exc:
+                    raise CliError(str(exc)) from exc
+        finally:
+            await db.dispose()
+
+    out.print(_run_db(run()))
 
 
 def _run_db(coro: Coroutine[Any, Any, T]) -> T:

@@ -6,7 +6,7 @@ need no framework: each page marks its changing part with `data-live`, and the d
 own small script fetches that part again every two seconds (`X-Dashboard-Fragment: 1`) and
 swaps it in. Without JavaScript the pages still work; they are just not live.
 
-Actions (sync now, replay dead letters, re-enable an endpoint, order search, sign-out) are
+Actions (sync now, re-authorise a shop, replay dead letters, re-enable an endpoint, order search, sign-out) are
 POSTed forms guarded by a per-session CSRF token and the session cookie's SameSite=Strict
 (see `shopbridge.dashboard.session`); they answer with a redirect back to the page (a
 303, so reloading the page never repeats the action), except the order search, whose
@@ -84,6 +84,8 @@ SECURITY_HEADERS = {
 
 NOTICES = {
     "sync_requested": "Sync requested: the shop is pulled again within a few seconds.",
+    "credentials_updated": "Credentials updated, sync requested.",
+    "credentials_updated_paused": "Credentials updated. The shop is paused: resume it to sync.",
     "resumed": "Shop resumed: syncing starts again within a few seconds.",
     "replayed": "Replay queued: {count} deliveries scheduled again.",
     "enabled": "Endpoint enabled again: pending deliveries go out now.",
@@ -630,7 +632,8 @@ async def overview(request: Request) -> Response:
 @router.get("/shops/{shop_id}")
 async def shop_page(request: Request, shop_id: ShopId) -> Response:
     """One shop: its sync state, the last failure explained with the action to take, the
-    recent failures and calls from the sync log, and the sync-now / resume buttons."""
+    recent failures and calls from the sync log, the sync-now / resume buttons and the
+    re-authorise form (outside the live part, so a refresh never wipes what is typed)."""
 
     async def build(visit: Visit) -> Response:
         shop = await visit.api.get(f"/v1/shops/{shop_id}")
@@ -655,6 +658,7 @@ async def shop_page(request: Request, shop_id: ShopId) -> Response:
             return HTMLResponse(render("_shop.html", context))
         context |= await _chrome(visit, "shop", str(shop.get("display_name", "Shop")))
         context["can_write"] = await visit.can("shops:write")
+        context["credential_fields"] = CREDENTIAL_FIELDS.get(str(shop.get("platform")))
         return HTMLResponse(render("shop.html", context))
 
     return await _serve(request, build)
@@ -662,14 +666,70 @@ async def shop_page(request: Request, shop_id: ShopId) -> Response:
 
 @router.post("/shops/{shop_id}/sync")
 async def sync_now(request: Request, shop_id: ShopId) -> Response:
-    """Pull the shop now: `PATCH /v1/shops/{id}` with `status: active`, the API's way to
-    run a shop at once (it also lifts a pause, e.g. after new credentials)."""
+    """Pull the shop now (`POST /v1/shops/{id}/sync`, which also lifts a sync pause such as
+    an expired token). A paused shop is resumed instead (`PATCH … status: active`): the
+    API's sync endpoint leaves a paused shop alone."""
 
     async def act(visit: Visit, form: dict[str, str]) -> Response:
         shop = await visit.api.get(f"/v1/shops/{shop_id}")
-        await visit.api.patch(f"/v1/shops/{shop_id}", {"status": "active"})
-        notice = "resumed" if shop.get("status") == "paused" else "sync_requested"
-        return _back(f"/dashboard/shops/{shop_id}", notice)
+        if shop.get("status") == "paused":
+            await visit.api.patch(f"/v1/shops/{shop_id}", {"status": "active"})
+            return _back(f"/dashboard/shops/{shop_id}", "resumed")
+        await visit.api.post(f"/v1/shops/{shop_id}/sync", {})
+        return _back(f"/dashboard/shops/{shop_id}", "sync_requested")
+
+    return await _action(request, act)
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    name: str
+    label: str
+    required: bool
+
+
+CREDENTIAL_FIELDS: dict[str, tuple[CredentialField, ...]] = {
+    "shopify": (
+        CredentialField("access_token", "Admin API access token", True),
+        CredentialField("app_secret", "App secret (verifies webhooks; optional)", False),
+    ),
+    "taobao": (
+        CredentialField("app_key", "App key", True),
+        CredentialField("app_secret", "App secret", True),
+        CredentialField("session", "Session key (from the seller's authorisation)", True),
+    ),
+}
+"""What the re-authorise form asks for, per platform. `PATCH /v1/shops/{id}` *replaces* the
+stored credentials, so the form asks for every credential the connector needs."""
+
+
+@router.post("/shops/{shop_id}/credentials")
+async def reauthorise(request: Request, shop_id: ShopId) -> Response:
+    """Store new credentials (`PATCH /v1/shops/{id}` with `credentials`, which replaces them
+    and lifts a sync pause) and request a sync. The values are never logged or shown: an
+    error page says only which field is missing."""
+
+    async def act(visit: Visit, form: dict[str, str]) -> Response:
+        shop = await visit.api.get(f"/v1/shops/{shop_id}")
+        fields = CREDENTIAL_FIELDS.get(str(shop.get("platform")))
+        if fields is None:
+            return await _error_page(
+                visit, 400, "This platform's credentials can only be changed through the API."
+            )
+        credentials = {f.name: form.get(f.name, "").strip() for f in fields}
+        missing = [f.label for f in fields if f.required and not credentials[f.name]]
+        if missing:
+            return await _error_page(
+                visit, 400, f"Nothing was changed: fill in {', '.join(missing)}."
+            )
+        await visit.api.patch(
+            f"/v1/shops/{shop_id}", {"credentials": {k: v for k, v in credentials.items() if v}}
+        )
+        log.info("dashboard_credentials_replaced", shop_id=shop_id)
+        if shop.get("status") != "active":
+            return _back(f"/dashboard/shops/{shop_id}", "credentials_updated_paused")
+        await visit.api.post(f"/v1/shops/{shop_id}/sync", {})
+        return _back(f"/dashboard/shops/{shop_id}", "credentials_updated")
 
     return await _action(request, act)
 

@@ -3,7 +3,7 @@ replay. Signing secrets are sealed at rest and bound to their endpoint row."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -367,8 +367,12 @@ class WebhookRepository:
         until: datetime | None = None,
         endpoint_id: str | None = None,
         batch: int = 500,
+        progress: Callable[[int, int], None] | None = None,
     ) -> int:
+        """Re-queue the shop's sequenced events since `since` (batches of `batch`);
+        `progress(events_seen, scheduled)` is called after each batch."""
         targets = await self._targets(endpoint_id)
+        seen = 0
         scheduled = 0
         after = 0
         while True:
@@ -387,3 +391,6 @@ class WebhookRepository:
                 return scheduled
             scheduled += await self._schedule(events, targets, forced=False)
             after = int(events[-1].position or 0)
+            seen += len(events)
+            if progress is not None:
+                progress(seen, scheduled)

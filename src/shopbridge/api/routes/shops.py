@@ -23,9 +23,10 @@ from shopbridge.api.validation import ID_PATTERN
 from shopbridge.core.platforms import available_platforms, registered_platforms
 from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.db import Database
+from shopbridge.storage.errors import Conflict
 from shopbridge.storage.shops import ShopRepository
 from shopbridge.storage.tables import ShopRow
-from shopbridge.sync.state import resume_sync, sync_status
+from shopbridge.sync.state import SyncStatus, resume_sync, sync_status
 
 router = APIRouter(responses=V1_ERRORS, tags=["shops"])
 ShopId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -140,6 +141,42 @@ async def shop_sync(
     async with db.read() as session:
         await ShopRepository(session, principal.tenant_id, box).get(shop_id)
         status = await sync_status(session, shop_id)
+    return sync_out(shop_id, status)
+
+
+@router.post(
+    "/shops/{shop_id}/sync",
+    response_model=ShopSyncOut,
+    status_code=202,
+    summary="Sync a shop now",
+)
+async def request_shop_sync(
+    shop_id: ShopId,
+    principal: Principal = require("shops:write"),
+    db: Database = Depends(get_db),
+    box: SecretBox = Depends(get_box),
+) -> ShopSyncOut:
+    """Makes the shop's next pull due now (a sync worker picks it up within seconds) and
+    lifts a sync pause such as an expired token. The shop's own status is left alone: a
+    paused shop answers 409 (resume it first with `PATCH … {"status": "active"}`), a
+    disconnected one too."""
+    async with db.transaction() as session:
+        row = await ShopRepository(session, principal.tenant_id, box).get(shop_id)
+        if row.status != "active":
+            raise Conflict(
+                f"shop {shop_id} is {row.status}; "
+                + (
+                    'resume it first (PATCH with {"status": "active"})'
+                    if row.status == "paused"
+                    else "connect it again first"
+                )
+            )
+        await resume_sync(session, row)
+        status = await sync_status(session, shop_id)
+    return sync_out(shop_id, status)
+
+
+def sync_out(shop_id: str, status: SyncStatus) -> ShopSyncOut:
     error = None
     if status.last_error:
         error = SyncErrorOut(
