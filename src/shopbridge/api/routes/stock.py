@@ -28,7 +28,7 @@ from shopbridge.api.stock_schemas import (
     StockSetResult,
     WarehouseOut,
 )
-from shopbridge.api.validation import ID_PATTERN
+from shopbridge.api.validation import ID_PATTERN, Text
 from shopbridge.connectors import AuthExpired, ConnectorError
 from shopbridge.connectors.registry import UnknownConnector
 from shopbridge.storage.crypto import SecretBox
@@ -308,7 +308,7 @@ async def set_rules(
 async def list_listings(
     shop_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     mapping: Annotated[str | None, Query(pattern=r"^(auto|manual|unmapped)$")] = None,
-    sku: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
+    sku: Annotated[Text | None, Query(min_length=1, max_length=255)] = None,
     push_state: Annotated[str | None, Query(pattern=r"^(idle|pending|failed)$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
