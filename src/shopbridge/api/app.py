@@ -72,10 +72,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.effective_database_url)
         app.state.db = db
-        app.state.box = SecretBox.from_config(
-            settings.secret_key.get_secret_value() if settings.secret_key else None,
-            settings.key_file,
-        )
+        app.state.box = SecretBox.from_settings(settings)
         should_migrate = (
             migrate_on_start if migrate_on_start is not None else db.dialect == "sqlite"
         )

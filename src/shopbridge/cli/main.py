@@ -222,10 +222,7 @@ def _preflight(settings: Settings) -> None:
 
     try:
         check_admin_key(settings.admin_key.get_secret_value() if settings.admin_key else None)
-        SecretBox.from_config(
-            settings.secret_key.get_secret_value() if settings.secret_key else None,
-            settings.key_file,
-        )
+        SecretBox.from_settings(settings)
         create_engine(settings.effective_database_url)
         RetrySchedule.parse(settings.webhook_retry_schedule)
     except InvalidSchedule as exc:
@@ -384,10 +381,7 @@ def worker(
 
     async def run() -> None:
         db = Database(settings.effective_database_url)
-        box = SecretBox.from_config(
-            settings.secret_key.get_secret_value() if settings.secret_key else None,
-            settings.key_file,
-        )
+        box = SecretBox.from_settings(settings)
         await attach_configured_vault(db, box, settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -662,10 +656,7 @@ def keys_rotate_data_key(
 
     async def run() -> str:
         db = Database(settings.effective_database_url)
-        box = SecretBox.from_config(
-            settings.secret_key.get_secret_value() if settings.secret_key else None,
-            settings.key_file,
-        )
+        box = SecretBox.from_settings(settings)
         try:
             vault = await attach_configured_vault(db, box, settings)
             with Progress(
@@ -708,10 +699,7 @@ def keys_rewrap() -> None:
 
     async def run() -> str:
         db = Database(settings.effective_database_url)
-        box = SecretBox.from_config(
-            settings.secret_key.get_secret_value() if settings.secret_key else None,
-            settings.key_file,
-        )
+        box = SecretBox.from_settings(settings)
         try:
             vault = await attach_configured_vault(db, box, settings)
             report = await rewrap(db, vault)
@@ -765,10 +753,7 @@ def shops_resync(
 
     async def run() -> str:
         db = Database(settings.effective_database_url)
-        box = SecretBox.from_config(
-            settings.secret_key.get_secret_value() if settings.secret_key else None,
-            settings.key_file,
-        )
+        box = SecretBox.from_settings(settings)
         await attach_configured_vault(db, box, settings)
         try:
             async with db.read() as session:
@@ -811,10 +796,7 @@ def shops_list(tenant: Annotated[str, typer.Option(help="Tenant id.")] = "ten_de
 
     async def run() -> list[tuple[str, ...]]:
         db = Database(settings.effective_database_url)
-        box = SecretBox.from_config(
-            settings.secret_key.get_secret_value() if settings.secret_key else None,
-            settings.key_file,
-        )
+        box = SecretBox.from_settings(settings)
         try:
             async with db.transaction() as session:
                 rows = await ShopRepository(session, tenant, box).list(limit=10_000)
@@ -902,10 +884,7 @@ def events_replay(
 
     async def run() -> str:
         db = Database(settings.effective_database_url)
-        box = SecretBox.from_config(
-            settings.secret_key.get_secret_value() if settings.secret_key else None,
-            settings.key_file,
-        )
+        box = SecretBox.from_settings(settings)
         try:
             await sequence_committed(db)
             async with db.transaction() as session:

@@ -12,9 +12,13 @@ import binascii
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+if TYPE_CHECKING:
+    from shopbridge.config import Settings
 
 _VERSION = b"sb1"
 _NONCE_BYTES = 12
@@ -68,6 +72,12 @@ class SecretBox:
                 fh.write(generate_key() + "\n")
         lines = [ln for ln in key_file.read_text().splitlines() if ln.strip()]
         return cls([_decode_key(line) for line in lines])
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SecretBox:
+        """The master keys as configured (`SHOPBRIDGE_SECRET_KEY`, else the key file)."""
+        secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+        return cls.from_config(secret, settings.key_file)
 
     def seal(self, plaintext: bytes, *, owner: str) -> tuple[bytes, str]:
         nonce = os.urandom(_NONCE_BYTES)
