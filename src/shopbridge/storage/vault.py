@@ -177,17 +177,6 @@ def _place(doc: dict[str, Any], key: str, value: Any) -> None:
             node = node[i]
 
 
-def personal_fields(doc: dict[str, Any]) -> list[str]:
-    """The personal field paths (e.g. `receiver.phone`) that hold a value in `doc`."""
-    found = []
-    for path in ORDER_PATHS:
-        values: dict[str, Any] = {}
-        _collect(doc, path.parts, "", values)
-        if any(v not in ("", [], {}) for v in values.values()):
-            found.append(path.text)
-    return found
-
-
 def _strip_value(value: Any) -> Any:
     return None
 
@@ -551,11 +540,6 @@ def vault_of(session: AsyncSession) -> Vault:
             "this database has no vault attached (attach_vault) and would write buyer data in clear"
         )
     return vault
-
-
-def maybe_vault(session: AsyncSession) -> Vault | None:
-    vault = session.info.get("vault")
-    return vault if isinstance(vault, Vault) else None
 
 
 @dataclass(frozen=True)
