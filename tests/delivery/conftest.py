@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -21,6 +20,7 @@ from starlette.routing import Route
 
 from shopbridge.core import Order
 from shopbridge.delivery.dispatcher import DeliverySettings, Dispatcher
+from shopbridge.delivery.http import WebhookClient
 from shopbridge.delivery.schedule import RetrySchedule
 from shopbridge.storage.db import Database
 from shopbridge.storage.orders import OrderRepository, UpsertResult
@@ -164,7 +164,7 @@ async def dispatcher_for(app: FastAPI) -> AsyncIterator[Callable[..., Dispatcher
             app.state.db,
             app.state.box,
             fast_settings(**overrides),
-            client=httpx.AsyncClient(),
+            client=WebhookClient(),
             tenant_ids=frozenset({shop.tenant_id}),
         )
         made.append(d)

@@ -225,8 +225,8 @@ async def _raw_server(reply: bytes | None) -> tuple[asyncio.Server, str]:
 @pytest.mark.parametrize(
     ("reply", "reason"),
     [
-        (None, "RemoteProtocolError"),
-        (b"garbage that is not HTTP\r\n\r\n", "RemoteProtocolError"),
+        (None, "the connection was closed before an answer"),
+        (b"garbage that is not HTTP\r\n\r\n", "the answer is not valid HTTP"),
     ],
 )
 async def test_broken_receivers_are_retried_with_a_reason(

@@ -19,6 +19,7 @@ from sqlalchemy import event, select
 from shopbridge.core.events import EVENT_TYPES
 from shopbridge.core.time import utcnow
 from shopbridge.delivery.dispatcher import DeliverySettings, Dispatcher
+from shopbridge.delivery.http import WebhookClient
 from shopbridge.delivery.schedule import RetrySchedule
 from shopbridge.sandbox.common.runner import RunningServer
 from shopbridge.storage.health import classify, id_floor, token_expiry
@@ -611,7 +612,7 @@ async def test_webhook_backlog_and_dead_letters_per_endpoint(
         DeliverySettings(
             schedule=RetrySchedule.parse("0.05s,0.05s"), timeout=2.0, poll_interval=0.02
         ),
-        client=httpx.AsyncClient(),
+        client=WebhookClient(),
         tenant_ids=frozenset({client.tenant_id}),
     )
     try:

@@ -6,8 +6,9 @@ import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import httpx
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from pydantic import ValidationError
 
 from shopbridge.sandbox.common import (
@@ -204,25 +205,26 @@ def test_refund_math_and_rules() -> None:
         state.cancel_order(order.id, reason="bored")
 
 
-async def test_push_dispatcher_retries_with_mock_transport() -> None:
+async def test_push_dispatcher_retries_against_a_real_receiver() -> None:
     calls: list[str] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    async def handler(request: web.Request) -> web.Response:
         calls.append(request.headers["x-id"])
-        return httpx.Response(500 if len(calls) == 1 else 204)
+        return web.Response(status=500 if len(calls) == 1 else 204)
 
+    app = web.Application()
+    app.router.add_post("/x", handler)
+    receiver = TestServer(app, host="127.0.0.1")
+    await receiver.start_server()
+    url = str(receiver.make_url("/x"))
     dispatcher = PushDispatcher(
-        RetryPolicy(timeout=1, max_attempts=3, backoff_base=0.01),
-        clock=SystemClock(),
-        transport=httpx.MockTransport(handler),
+        RetryPolicy(timeout=1, max_attempts=3, backoff_base=0.01), clock=SystemClock()
     )
     await dispatcher.start()
     try:
         dispatcher.duplicate_next(1)
         record = dispatcher.submit(
-            PushRequest(
-                "http://receiver.test/x", b"{}", {"x-id": "a"}, "t", "delivery-a", "event-a"
-            )
+            PushRequest(url, b"{}", {"x-id": "a"}, "t", "delivery-a", "event-a")
         )
         assert await dispatcher.wait_idle(within=5)
         records = dispatcher.records()
@@ -230,11 +232,10 @@ async def test_push_dispatcher_retries_with_mock_transport() -> None:
         assert all(r.state == DeliveryState.DELIVERED for r in records)
         assert sum(len(r.attempts) for r in records) == 3
         dispatcher.reorder_next(5)  # only 1 arrives: released by the flush timer
-        dispatcher.submit(
-            PushRequest("http://receiver.test/x", b"{}", {"x-id": "b"}, "t", "d-b", "e-b")
-        )
+        dispatcher.submit(PushRequest(url, b"{}", {"x-id": "b"}, "t", "d-b", "e-b"))
         await asyncio.sleep(0)
         assert dispatcher.chaos()["held"] == 1
     finally:
         await dispatcher.stop()
+        await receiver.close()
     assert RetryPolicy(backoff_base=1, backoff_max=5).delay_after(4) == 5

@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -263,6 +263,8 @@ class _Observed:
     burst_started: float
     burst_created: float
     drained: float
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    """Process name -> CPU seconds (user + system) it used from the burst until drained."""
 
 
 async def run_peak(options: PeakOptions) -> dict[str, Any]:
@@ -417,11 +419,13 @@ async def _observe(
             _check(await client.post(f"{sink}/_reset"), "reset sink")
 
             # -- the burst ---------------------------------------------------------------
+            cpu_before = _cpu_now(procs)
             burst_started = time.time()
             created = await _burst(client, sandbox_urls, options.orders, options.rate)
             burst_created = time.time()
             await _wait_sink(client, sink, options.orders, options.drain_timeout)
             drained = time.time()
+            cpu_after = _cpu_now(procs)
             stats = _check(await client.get(f"{sink}/stats"), "sink stats")
 
             # -- what happened, per order --------------------------------------------------
@@ -453,6 +457,11 @@ async def _observe(
                 burst_started=burst_started,
                 burst_created=burst_created,
                 drained=drained,
+                cpu_seconds={
+                    name: round(cpu_after[name] - cpu_before[name], 3)
+                    for name in cpu_after
+                    if name in cpu_before
+                },
             )
             for shop_id, url, ids in zip(shop_ids, sandbox_urls, created, strict=True):
                 records = _check(
@@ -476,6 +485,13 @@ async def _observe(
                 await client.delete(f"{api}/v1/webhook-endpoints/{endpoint['id']}", headers=headers)
                 for shop_id in shop_ids:
                     await client.post(f"{api}/v1/shops/{shop_id}/disconnect", headers=headers)
+
+
+def _cpu_now(procs: _Processes) -> dict[str, float]:
+    """CPU seconds so far of every subprocess and of this process (`bench`: sandboxes run here
+    with `--sandboxes threads`)."""
+    own = os.times()
+    return {**procs.cpu_seconds(), "bench": own.user + own.system}
 
 
 def _collect_pushes(
@@ -545,6 +561,16 @@ def _report(
         "push_acks_per_s": round(len(seen.push_ms) / push_span, 1) if seen.push_ms else 0.0,
         "push_response_ms": _ms(seen.push_ms),
         "push_failed_attempts": seen.failed_attempts,
+        "cpu_ms_per_order": {
+            name: round(seconds * 1000 / len(arrived), 3) if arrived else None
+            for name, seconds in sorted(seen.cpu_seconds.items())
+        }
+        | {
+            "total": round(sum(seen.cpu_seconds.values()) * 1000 / len(arrived), 3)
+            if arrived
+            else None
+        },
+        "cpu_seconds": dict(sorted(seen.cpu_seconds.items())),
         "baseline": baseline,
         "ratio_to_baseline": round(orders_per_s / baseline["fastapi_parse_per_s"], 4),
         "topology": {

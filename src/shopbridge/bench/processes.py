@@ -118,6 +118,20 @@ class Processes:
     def exited(self, name: str) -> bool:
         return any(pname == name and p.poll() is not None for pname, p in self.procs)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each live subprocess has used so far, from /proc (Linux);
+        empty elsewhere. The bench reads it before and after the measured part."""
+        tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        used: dict[str, float] = {}
+        for name, proc in self.procs:
+            try:
+                stat = Path(f"/proc/{proc.pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            used[name] = (int(fields[11]) + int(fields[12])) / tick
+        return used
+
     def stop(self) -> None:
         for server in reversed(self.threads):
             server.stop()

@@ -20,13 +20,11 @@ import json
 import os
 import random
 import socket
-import ssl
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import httpx
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Gauge, Histogram
 from sqlalchemy import and_, exists, func, insert, or_, select, update
@@ -37,6 +35,7 @@ from shopbridge import __version__
 from shopbridge.config import Settings
 from shopbridge.core.time import utcnow
 from shopbridge.delivery.envelope import encode, event_body
+from shopbridge.delivery.http import SendFailure, WebhookClient
 from shopbridge.delivery.schedule import RetrySchedule, parse_retry_after
 from shopbridge.delivery.signing import sign_headers
 from shopbridge.logging import get_logger
@@ -63,17 +62,10 @@ from shopbridge.storage.webhooks import (
 )
 
 log = get_logger(__name__)
-EXCERPT_BYTES = 1024
 USER_AGENT = f"ShopBridge-Webhooks/{__version__}"
 LEASE_MARGIN_SECONDS = 0.25
 MAX_TRANSIENT_TRACKED = 200_000
 """An attempt must end this long before its claim expires (see `Dispatcher._attempt`)."""
-LANE_REQUESTS = 4
-"""Requests one HTTP client (one connection pool) carries at once; more at once go through
-further clients. httpcore's pool looks at every connection it holds, and at every pair of
-them, each time a request starts or ends: with one pool for everything, the 32 connections
-of one busy endpoint made that bookkeeping a third of the dispatcher's CPU."""
-
 DELIVERIES = MetricCounter(
     "shopbridge_webhook_attempts_total", "Webhook attempts by outcome", ["outcome"]
 )
@@ -174,19 +166,8 @@ class AttemptResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-async def _read_excerpt(response: httpx.Response) -> str:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= EXCERPT_BYTES:
-            break
-    return b"".join(chunks)[:EXCERPT_BYTES].decode("utf-8", errors="replace")
-
-
 async def post_signed(
-    client: httpx.AsyncClient,
+    client: WebhookClient,
     *,
     url: str,
     secrets: tuple[str, ...] | list[str],
@@ -206,23 +187,17 @@ async def post_signed(
     excerpt: str | None = None
     retry_after: timedelta | None = None
     try:
-        async with asyncio.timeout(limit_seconds):
-            async with client.stream("POST", url, content=body, headers=headers) as response:
-                status = response.status_code
-                retry_after = parse_retry_after(response.headers.get("retry-after"), now)
-                excerpt = await _read_excerpt(response)
-        if status is not None and 300 <= status < 400:
+        answer = await client.post(url, body, headers, limit_seconds=limit_seconds)
+        status, excerpt = answer.status, answer.excerpt
+        retry_after = parse_retry_after(answer.retry_after, now)
+        if 300 <= status < 400:
             error = f"answered {status} (redirects are not followed; update the endpoint URL)"
-        elif status is not None and not 200 <= status < 300:
+        elif not 200 <= status < 300:
             error = f"answered HTTP {status}"
     except TimeoutError:
         error = f"no answer within {limit_seconds:g} s"
-    except httpx.TimeoutException:
-        error = f"no answer within {limit_seconds:g} s"
-    except httpx.ConnectError as exc:
-        error = f"cannot connect: {exc}" if str(exc) else "cannot connect"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    except SendFailure as exc:
+        error = str(exc)
     duration = int((time.perf_counter() - started) * 1000)
     return AttemptResult(status, error, excerpt, duration, retry_after, now)
 
@@ -232,7 +207,7 @@ class Dispatcher:
     db: Database
     box: SecretBox
     settings: DeliverySettings = field(default_factory=DeliverySettings)
-    client: httpx.AsyncClient | None = None
+    client: WebhookClient | None = None
     worker_id: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
     )
@@ -250,9 +225,6 @@ class Dispatcher:
         self._next_maintenance = 0.0
         self._next_backlog = 0.0
         self._own_client = self.client is None
-        self._lanes: list[httpx.AsyncClient] = []
-        self._ssl: ssl.SSLContext | None = None
-        self._lane_load: list[int] = []
         # Pass-through retention: events whose buyer data is held in memory until delivered.
         self._transient: OrderedDict[str, tuple[str, int]] = OrderedDict()
 
@@ -290,48 +262,14 @@ class Dispatcher:
             log.info("dispatcher_stopped", worker=self.worker_id)
 
     async def close(self) -> None:
-        if self._own_client:
-            lanes, self._lanes, self._lane_load = self._lanes, [], []
-            for lane in lanes:
-                await lane.aclose()
-            if self.client is not None:
-                await self.client.aclose()
-                self.client = None
+        if self._own_client and self.client is not None:
+            await self.client.aclose()
+            self.client = None
 
-    def _new_client(self, max_connections: int) -> httpx.AsyncClient:
-        if self._ssl is None:  # built once (the CA bundle is read each time: ~20 ms)
-            self._ssl = httpx.create_ssl_context()
-        return httpx.AsyncClient(
-            verify=self._ssl,
-            timeout=httpx.Timeout(self.settings.timeout),
-            follow_redirects=False,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-        )
-
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> WebhookClient:
         if self.client is None:
-            self.client = self._new_client(self.settings.max_in_flight)
+            self.client = WebhookClient(max_connections=self.settings.max_in_flight)
         return self.client
-
-    def _take_lane(self) -> tuple[httpx.AsyncClient, int | None]:
-        """The client for one request: a given client, else the first of the dispatcher's
-        own clients with room for one more request (a new one when all are full), so no
-        pool ever holds more than `LANE_REQUESTS` connections or queues a request."""
-        if not self._own_client:
-            return self._http(), None
-        for index, load in enumerate(self._lane_load):
-            if load < LANE_REQUESTS:
-                self._lane_load[index] += 1
-                return self._lanes[index], index
-        self._lanes.append(self._new_client(LANE_REQUESTS))
-        self._lane_load.append(1)
-        return self._lanes[-1], len(self._lanes) - 1
-
-    def _release_lane(self, index: int | None) -> None:
-        if index is not None and index < len(self._lane_load):
-            self._lane_load[index] -= 1
 
     async def step(self, *, poll: bool = False) -> bool:
         """One round: record finished attempts, sequence new events, start due deliveries.
@@ -586,10 +524,9 @@ class Dispatcher:
             )
             self._wake.set()
             return
-        client, lane = self._take_lane()
         try:
             result = await post_signed(
-                client,
+                self._http(),
                 url=job.url,
                 secrets=job.secrets,
                 message_id=job.event_id,
@@ -600,8 +537,6 @@ class Dispatcher:
             result = AttemptResult(
                 None, f"internal error: {type(exc).__name__}", None, 0, None, utcnow()
             )
-        finally:
-            self._release_lane(lane)
         self._done.append((job, result))
         self._wake.set()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-import httpx
 from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +31,7 @@ from shopbridge.core.ids import new_id
 from shopbridge.core.time import utcnow
 from shopbridge.delivery.dispatcher import post_signed
 from shopbridge.delivery.envelope import encode
+from shopbridge.delivery.http import WebhookClient
 from shopbridge.delivery.signing import generate_secret
 from shopbridge.delivery.urls import InvalidWebhookUrl, check_webhook_url
 from shopbridge.storage.audit import GRANT, REVOKE, Access, record
@@ -362,7 +362,7 @@ async def send_test_event(
         "cursor": None,
         "data": {"endpoint_id": row.id, "message": "Test event from ShopBridge."},
     }
-    async with httpx.AsyncClient(follow_redirects=False) as client:
+    async with WebhookClient(max_connections=1) as client:
         result = await post_signed(
             client,
             url=row.url,

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 
-import httpx
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
@@ -47,7 +46,6 @@ class ShopifySandbox:
         options: ShopifySandboxOptions,
         *,
         clock: Clock | None = None,
-        push_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.options = options
         if clock is None:
@@ -67,7 +65,6 @@ class ShopifySandbox:
                 backoff_max=options.webhook_backoff_max_seconds,
             ),
             clock=clock,
-            transport=push_transport,
             user_agent=USER_AGENT,
         )
         self._stream_task: asyncio.Task[None] | None = None
@@ -136,7 +133,6 @@ def create_app(
     options: ShopifySandboxOptions | None = None,
     *,
     clock: Clock | None = None,
-    push_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     """Build the ASGI app of a Shopify sandbox.
 
@@ -144,9 +140,7 @@ def create_app(
     delivery, the live order stream) runs between the app's startup and shutdown
     (uvicorn's lifespan).
     """
-    sandbox = ShopifySandbox(
-        options or ShopifySandboxOptions(), clock=clock, push_transport=push_transport
-    )
+    sandbox = ShopifySandbox(options or ShopifySandboxOptions(), clock=clock)
 
     async def admin(request: Request) -> Response:
         return await sandbox.api.handle(request)

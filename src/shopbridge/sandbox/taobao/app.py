@@ -17,7 +17,6 @@ import contextlib
 import logging
 from collections import deque
 
-import httpx
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
@@ -61,7 +60,6 @@ class TaobaoSandbox:
         options: TaobaoSandboxOptions,
         *,
         clock: Clock | None = None,
-        push_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.options = options
         if clock is None:
@@ -86,7 +84,6 @@ class TaobaoSandbox:
                 backoff_max=options.webhook_backoff_max_seconds,
             ),
             clock=clock,
-            transport=push_transport,
             user_agent=USER_AGENT,
         )
         self._stream_task: asyncio.Task[None] | None = None
@@ -192,7 +189,6 @@ def create_app(
     options: TaobaoSandboxOptions | None = None,
     *,
     clock: Clock | None = None,
-    push_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     """Build the ASGI app of a Taobao sandbox.
 
@@ -200,9 +196,7 @@ def create_app(
     the live stream, release of reordered TMC messages) runs between the app's startup
     and shutdown (uvicorn's lifespan).
     """
-    sandbox = TaobaoSandbox(
-        options or TaobaoSandboxOptions(), clock=clock, push_transport=push_transport
-    )
+    sandbox = TaobaoSandbox(options or TaobaoSandboxOptions(), clock=clock)
 
     async def gateway(request: Request) -> Response:
         return await sandbox.gateway.handle(request)
