@@ -22,6 +22,8 @@ from typing import IO, Any
 
 import httpx
 
+from shopbridge import heap
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -64,6 +66,7 @@ async def serve_sandboxes(specs: list[dict[str, Any]]) -> None:
         if any(task.done() for task in tasks):
             raise SystemExit("a sandbox did not start")
         await asyncio.sleep(0.01)
+    heap.settle()
     loop = asyncio.get_running_loop()
 
     def stop() -> None:

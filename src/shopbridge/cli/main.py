@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from shopbridge import __version__
+from shopbridge import __version__, heap
 from shopbridge.config import Settings, get_settings
 
 app = typer.Typer(
@@ -387,6 +387,7 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        heap.settle()
         jobs = []
         if sync:
             jobs.append(SyncEngine(db, box, settings=sync_settings(settings)).run_forever(stop))
@@ -496,6 +497,7 @@ def erp_sink(
         raise CliError(f"cannot open {store}: {exc}") from exc
     try:
         application = create_app(secret, sink_store, allow_reset=allow_reset)
+        heap.settle()
         base = f"http://{host}:{port}"
         out.print(
             f"[bold green]ShopBridge sample ERP receiver[/] at {base}/webhooks  "

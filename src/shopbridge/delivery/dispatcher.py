@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import random
 import socket
@@ -33,6 +32,7 @@ from sqlalchemy.orm import aliased
 
 from shopbridge import __version__
 from shopbridge.config import Settings
+from shopbridge.core import fastjson
 from shopbridge.core.time import utcnow
 from shopbridge.delivery.envelope import encode, event_body
 from shopbridge.delivery.http import SendFailure, WebhookClient
@@ -143,7 +143,7 @@ def _disclosed(body: bytes, endpoint_id: str) -> tuple[Access, ...]:
     """What an unmasked event body discloses to an endpoint, read back from the bytes that
     are sent, so the record lists exactly what left (a pass-through order whose buyer data
     was already dropped discloses nothing and is not recorded)."""
-    order = event_order(json.loads(body))
+    order = event_order(fastjson.loads(body))
     if order is None:
         return ()
     accesses = order_accesses(

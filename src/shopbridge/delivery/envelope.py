@@ -7,12 +7,11 @@ time, so a later change of the masking rules applies to redeliveries too.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from shopbridge.core import Order
+from shopbridge.core import fastjson
 from shopbridge.storage.tables import OutboxEventRow
-from shopbridge.storage.vault import PASSTHROUGH_MARK, Vault
+from shopbridge.storage.vault import PASSTHROUGH_MARK, Vault, order_view
 
 
 def format_time(row: OutboxEventRow) -> str:
@@ -35,9 +34,7 @@ def event_data(row: OutboxEventRow, *, reveal: bool, vault: Vault) -> dict[str, 
             data["buyer_data"] = "in_memory" if available else "dropped"
         else:
             order = vault.open_document(row.tenant_id, order)
-        data["order"] = Order.model_validate(order).model_dump(
-            mode="json", exclude={"raw"}, context={"mask_pii": not reveal}
-        )
+        data["order"] = order_view(order, reveal=reveal)
     return data
 
 
@@ -57,4 +54,4 @@ def event_body(row: OutboxEventRow, *, reveal: bool, vault: Vault) -> dict[str, 
 
 
 def encode(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return fastjson.dumps(body)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from shopbridge.core import fastjson
 from shopbridge.storage import scoping
 
 # Every ORM session of the process narrows its statements to the tenant bound by the API
@@ -70,12 +71,26 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            connect_args={"timeout": 30},
+            json_serializer=fastjson.dumps_str,
+            json_deserializer=fastjson.loads,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_no_driver_transactions)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        json_serializer=fastjson.dumps_str,
+        json_deserializer=fastjson.loads,
+    )
 
 
 class Database:

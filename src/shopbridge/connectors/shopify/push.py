@@ -18,7 +18,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -26,6 +25,7 @@ from typing import Any, Final
 from shopbridge.connectors.base import PushMessage
 from shopbridge.connectors.errors import MappingError, PushRejected
 from shopbridge.connectors.shopify.mapping import map_order, order_id_of, parse_timestamp
+from shopbridge.core import fastjson
 
 __all__ = [
     "ID_ONLY_TOPICS",
@@ -150,7 +150,7 @@ def parse_webhook(
     if shop_domain is not None and sender is not None and sender.lower() != shop_domain.lower():
         raise _reject("the delivery is for another shop", "wrong_shop")
     try:
-        payload = json.loads(body)
+        payload = fastjson.loads(body)
     except ValueError:
         raise _reject("webhook body is not JSON", "bad_json") from None
     if not isinstance(payload, dict):
