@@ -33,6 +33,22 @@ def test_round_trip_means_what_the_standard_library_means(value: Any) -> None:
     assert fastjson.copy(value) == stdlib
 
 
+@given(
+    json_values | st.floats(allow_nan=False, allow_infinity=False, max_value=1e-3, min_value=-1e-3)
+)
+def test_canonical_is_byte_identical_to_the_standard_library(value: Any) -> None:
+    expected = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert fastjson.canonical(value) == expected.encode("utf-8", "surrogatepass")
+
+
+@pytest.mark.parametrize(
+    "value", [1e-05, -9.2e-05, 6.1e-08, 1e-10, 1e16, 1e-4, {"b": 1e-7, "a": "e-5"}]
+)
+def test_canonical_small_and_large_floats(value: Any) -> None:
+    expected = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert fastjson.canonical(value) == expected.encode()
+
+
 def test_long_integers_keep_every_digit() -> None:
     # orjson alone would read these as floats.
     text = '{"tid": 123456789012345678901234567890, "neg": -9223372036854775809}'

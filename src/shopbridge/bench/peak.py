@@ -59,6 +59,7 @@ from shopbridge.bench.processes import serve_sandboxes as _serve_sandboxes
 from shopbridge.bench.processes import wait_http as _wait_http
 
 SandboxHosting = Literal["process", "threads"]
+DeliveryHosting = Literal["in-process", "worker"]
 MAX_ORDERS_PER_SHOP = 10_000
 """A sandbox keeps the history of its last 10,000 pushes: the bench reads send times there."""
 API_VERSION = "2026-10"
@@ -77,6 +78,10 @@ class PeakOptions:
     """Where the sandboxes run: one subprocess (one event loop for all; isolated from this
     process, and the faster push source on an idle 2-CPU machine: ~470 vs ~290 pushes/s to a
     null receiver) or threads of this process (one event loop each)."""
+    delivery: DeliveryHosting = "in-process"
+    """Who delivers the webhooks: the `serve` process's own dispatcher, or a separate
+    `shopbridge worker --no-sync --deliver` process (the API process then only takes pushes
+    in; the two share the database, each on its own CPU)."""
     drain_timeout: float = 60.0
     """An order not at the sink this long after the sink last made progress is lost."""
     baseline_requests: int = 3000
@@ -331,11 +336,13 @@ async def _observe(
         ],
         env,
     )
+    split = options.delivery == "worker"
     procs.spawn(
         "shopbridge",
         [
             *server_python,
             *("-m", "shopbridge.cli", "serve", "--no-sync", "--migrate"),
+            *(("--no-deliver",) if split else ()),
             *("--port", str(api_port)),
         ],
         env,
@@ -363,6 +370,15 @@ async def _observe(
     async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
         await _wait_http(client, f"{sink}/stats", procs, "erp-sink")
         await _wait_http(client, f"{api}/readyz", procs, "shopbridge")
+        if split:  # after `serve` migrated the database
+            procs.spawn(
+                "shopbridge-worker",
+                [
+                    *server_python,
+                    *("-m", "shopbridge.cli", "worker", "--no-sync", "--deliver"),
+                ],
+                env,
+            )
 
         # -- wiring: shops, platform webhooks, one endpoint to the ERP sink ----------------
         shop_ids: list[str] = []
@@ -574,8 +590,13 @@ def _report(
         "baseline": baseline,
         "ratio_to_baseline": round(orders_per_s / baseline["fastapi_parse_per_s"], 4),
         "topology": {
-            "shopbridge": "subprocess: shopbridge serve --no-sync (API + in-process webhook "
-            f"dispatcher), {database}",
+            "shopbridge": (
+                "subprocess: shopbridge serve --no-sync (API + in-process webhook "
+                f"dispatcher), {database}"
+                if options.delivery == "in-process"
+                else "subprocesses: shopbridge serve --no-sync --no-deliver (API, push intake) "
+                f"+ shopbridge worker --no-sync --deliver (webhook dispatcher), {database}"
+            ),
             "erp_sink": "subprocess: shopbridge erp-sink (SQLite store)",
             "sandboxes": f"{options.shops} Shopify sandboxes "
             + (

@@ -272,6 +272,12 @@ def bench(
     sandboxes: Annotated[
         str, typer.Option(help="peak: run the sandboxes in one `process` or as `threads` here.")
     ] = "process",
+    delivery: Annotated[
+        str,
+        typer.Option(
+            help="peak: webhooks delivered `in-process` by `serve`, or by a separate `worker`."
+        ),
+    ] = "in-process",
     sku_stock: Annotated[
         int, typer.Option(min=1, max=100_000, help="flash-sale: units of the hot SKU (S).")
     ] = 100,
@@ -311,7 +317,14 @@ def bench(
         if sandboxes not in ("process", "threads"):
             raise typer.BadParameter("process or threads", param_hint="--sandboxes")
         hosting: Literal["process", "threads"] = "threads" if sandboxes == "threads" else "process"
-        options = PeakOptions(orders=orders, shops=shops, rate=rate, sandboxes=hosting)
+        if delivery not in ("in-process", "worker"):
+            raise typer.BadParameter("in-process or worker", param_hint="--delivery")
+        deliverer: Literal["in-process", "worker"] = (
+            "worker" if delivery == "worker" else "in-process"
+        )
+        options = PeakOptions(
+            orders=orders, shops=shops, rate=rate, sandboxes=hosting, delivery=deliverer
+        )
         try:
             with _bench_status(
                 as_json, f"peak: {orders} orders from {shops} shops, push to ERP sink…"

@@ -13,6 +13,7 @@ import math
 import re
 from typing import Annotated, Any, Final
 
+import orjson
 from annotated_types import Ge, Gt, Le, MaxLen, MinLen
 from pydantic import (
     AfterValidator,
@@ -167,12 +168,49 @@ def _copy_plain(value: Any, depth: int) -> Any:
     raise _NotPlain
 
 
+_CARRY_ON: Final = object()
+_ONLY_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _nesting(blob: bytes) -> int:
+    """Deepest bracket nesting of a JSON text, counting brackets inside strings too (an
+    overestimate only sends the value down the careful path)."""
+    deepest = depth = 0
+    for byte in blob.translate(None, _ONLY_BRACKETS):
+        if byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _copy_through_orjson(value: object) -> Any:
+    """`_copy_plain` for a whole native payload in C (~4x faster): what orjson writes and
+    reads back equal to `value`, with no NUL and no deep nesting, is plain, safe JSON.
+    Anything else (`_CARRY_ON`) goes the careful way, which also words the error: orjson
+    refuses lone surrogates, non-string keys and integers beyond 64 bits; it writes NaN as
+    null, which the equality check catches."""
+    try:
+        blob = orjson.dumps(value)
+    except TypeError:
+        return _CARRY_ON
+    if b"\\u0000" in blob or _nesting(blob) >= MAX_JSON_DEPTH:
+        return _CARRY_ON
+    copied = orjson.loads(blob)
+    return copied if copied == value else _CARRY_ON
+
+
 def check_json_value(value: object) -> Any:
     """Accept exactly what JSON can represent and PostgreSQL `jsonb` can store.
 
     Floats are allowed here (native payloads contain them, e.g. Shopify tax rates) because
     `raw` must stay untouched; money in the unified fields is never a float.
     """
+    if type(value) is dict or type(value) is list:
+        copied = _copy_through_orjson(value)
+        if copied is not _CARRY_ON:
+            return copied
     try:
         return _copy_plain(value, 0)
     except _NotPlain:

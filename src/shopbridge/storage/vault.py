@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import os
 import re
 import time
@@ -60,11 +59,6 @@ SEALED_PREFIX: Final = "sbv1:"
 _NONCE: Final = 12
 KEY_REFRESH_SECONDS: Final = 30.0
 """How soon a running process starts sealing with a data key another process rotated in."""
-
-# `json.dumps` with options builds an encoder per call; this one is built once. The content
-# hash keeps the standard library's spelling (fastjson would spell some floats differently
-# and every stored hash would change).
-_CANONICAL: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 PASSTHROUGH_MARK: Final = "memory"
 """`pii` value of a stored document whose personal fields were kept in memory only."""
@@ -460,10 +454,8 @@ class Vault:
         """Keyed digest of an order's content: change detection without a digest that could
         be brute-forced back into personal data."""
         canonical = {k: v for k, v in document.items() if k not in ("id", "shop_id")}
-        blob = _CANONICAL.encode([canonical, raw])
-        return hmac.new(
-            self._require_search_key(), blob.encode("utf-8", "surrogatepass"), hashlib.sha256
-        ).hexdigest()
+        blob = fastjson.canonical([canonical, raw])
+        return hmac.new(self._require_search_key(), blob, hashlib.sha256).hexdigest()
 
     def _require_search_key(self) -> bytes:
         if self._search_key is None:
