@@ -3,6 +3,7 @@ orders (reserve, release, consume), allocation rules, bundles, the ledger, and t
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -307,3 +308,18 @@ async def test_a_sale_lowers_only_the_listing_that_sold_it(shop: Shop) -> None:
     other = next(i for i in detail if i != sold.id)
     assert detail[other]["target_quantity"] == 5
     assert {lst["push_state"] for lst in detail.values()} == {"idle"}
+
+
+async def test_two_listing_refreshes_of_one_shop_at_once_both_succeed(shop: Shop) -> None:
+    # The sync worker's refresh and an API call used to collide on PostgreSQL: both inserted
+    # the listings neither had seen, and the second failed on the unique key.
+    pulled = [Listing(f"item-{i}", f"sku-{i}", f"M-{i}", f"listing {i}", 5) for i in range(20)]
+
+    async def refresh() -> None:
+        async with shop.db.transaction() as session:
+            await ListingRepository(session, shop.tenant_id).upsert_pulled(shop.row, pulled)
+
+    await asyncio.gather(refresh(), refresh(), refresh())
+    async with shop.db.read() as session:
+        rows = await ListingRepository(session, shop.tenant_id).list(shop_id=shop.row.id, limit=100)
+    assert sorted(r.platform_listing_id for r in rows) == sorted(f"item-{i}" for i in range(20))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopbridge.connectors.base import Listing
@@ -52,11 +52,23 @@ class ListingRepository:
         )
         await self.session.flush()
 
+    async def _one_refresh_at_a_time(self, shop: ShopRow) -> None:
+        """Two refreshes of one shop's listings at once (the sync worker's and an API call)
+        would both insert the listings neither had seen, and on PostgreSQL the second then
+        failed on the unique key (a 500). A transaction-scoped advisory lock per shop makes
+        the second wait and then find the first one's rows; it touches no table, so nothing
+        else waits. SQLite needs none: its write transactions never overlap."""
+        bind = self.session.bind
+        if bind is not None and bind.dialect.name == "postgresql":
+            key = func.hashtextextended(f"shopbridge:listings:{shop.id}", 0)
+            await self.session.execute(select(func.pg_advisory_xact_lock(key)))
+
     async def upsert_pulled(self, shop: ShopRow, listings: Sequence[Listing]) -> ListingSyncResult:
         """Record what the platform lists; automatic mappings follow the merchant SKU code,
         manual ones are kept."""
         if shop.tenant_id != self.tenant_id:
             raise NotFound(f"shop {shop.id} not found")
+        await self._one_refresh_at_a_time(shop)
         existing = {
             (r.platform_listing_id, r.platform_sku_id): r
             for r in (
