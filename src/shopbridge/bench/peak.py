@@ -127,6 +127,17 @@ def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
+def host_calibration_ms(rounds: int = 1_000_000) -> float:
+    """CPU time of a fixed pure-Python loop, before and after the run: on a shared host the
+    same build can run 15 % slower from one run to the next (and 60 % when the host is
+    busy); a higher figure here says the machine, not ShopBridge, was slower."""
+    started = time.process_time()
+    total = 0
+    for i in range(rounds):
+        total += i * i
+    return round((time.process_time() - started) * 1000, 1)
+
+
 # -- the sandboxes -------------------------------------------------------------------------
 
 
@@ -290,6 +301,7 @@ async def run_peak(options: PeakOptions) -> dict[str, Any]:
     try:
         procs = _Processes(workdir)
         try:
+            calibration_before = host_calibration_ms()
             observed = await _observe(options, procs, specs, external_db)
         finally:
             procs.stop()  # everything else quiet before the baseline runs
@@ -306,7 +318,12 @@ async def run_peak(options: PeakOptions) -> dict[str, Any]:
     finally:
         if not options.keep_dir:
             shutil.rmtree(workdir, ignore_errors=True)
-    return _report(options, observed, baseline, external_db, workdir)
+    report = _report(options, observed, baseline, external_db, workdir)
+    report["topology"]["host_calibration_ms"] = {
+        "before": calibration_before,
+        "after": host_calibration_ms(),
+    }
+    return report
 
 
 async def _observe(
