@@ -534,7 +534,7 @@ class ShopGenerator:
         """A new fake buyer, or (25 %) a returning customer."""
         state = self.state
         if state.customers and rng.chance(0.25):
-            customer = rng.choice(list(state.customers.values()))
+            customer = rng.choice(state.customer_list)
             return BuyerRequest(
                 first_name=customer.first_name or "",
                 last_name=customer.last_name or "",

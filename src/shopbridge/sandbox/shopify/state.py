@@ -1011,6 +1011,12 @@ class ShopifyState:
         self.inventory_items: dict[int, InventoryItem] = {}
         self.levels: dict[tuple[int, int], InventoryLevel] = {}
         self.customers: dict[int, Customer] = {}
+        self._customer_by_email: dict[str, Customer] = {}
+        self.customer_list: list[Customer] = []
+        """`customers` in the order they were added, and by e-mail: customers are only ever
+        added (`_customer_for`), never changed or removed, so these stay in step and spare
+        every new order a scan or a copy of all customers (which made a long flash sale
+        quadratic)."""
         self.orders: dict[int, Order] = {}
         self.fulfillment_orders: dict[int, FulfillmentOrder] = {}
         self.fulfillment_index: dict[int, int] = {}
@@ -1279,10 +1285,10 @@ class ShopifyState:
             customer = self.customers[buyer.customer_id]
             customer.updated_at = at
             return customer
-        for customer in self.customers.values():
-            if buyer.email and customer.email == buyer.email:
-                customer.updated_at = at
-                return customer
+        known = self._customer_by_email.get(buyer.email) if buyer.email else None
+        if known is not None:
+            known.updated_at = at
+            return known
         customer = Customer(
             id=self.ids.next("customer"),
             email=buyer.email,
@@ -1296,6 +1302,9 @@ class ShopifyState:
             accepts_marketing=buyer.accepts_marketing,
         )
         self.customers[customer.id] = customer
+        self.customer_list.append(customer)
+        if buyer.email:
+            self._customer_by_email.setdefault(buyer.email, customer)
         return customer
 
     def _tax_rate(self, address: Address | None) -> tuple[str, Decimal]:
