@@ -110,10 +110,10 @@ def canonical(value: Any) -> bytes:
     the standard library, as is anything orjson refuses."""
     try:
         blob = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        if not _may_spell_a_small_float(blob):
+            return blob
     except TypeError:
-        return _STDLIB_CANONICAL.encode(value).encode("utf-8", "surrogatepass")
-    if not _may_spell_a_small_float(blob):
-        return blob
+        pass
     return _STDLIB_CANONICAL.encode(value).encode("utf-8", "surrogatepass")
 
 

@@ -10,13 +10,13 @@ with the old key in that window is caught by the second pass.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 
+from shopbridge.core import fastjson
 from shopbridge.core.time import utcnow
 from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.db import Database
@@ -59,7 +59,7 @@ def _reseal_document(vault: Vault, tenant_id: str, doc: dict[str, Any]) -> dict[
             return vault.seal_value(vault.open_value(value, tenant_id), tenant_id)
         return value
 
-    copy: dict[str, Any] = json.loads(json.dumps(doc))
+    copy: dict[str, Any] = fastjson.copy(doc)
     for path in ORDER_PATHS:
         visit(copy, path.parts, reseal)
     return copy if changed else None
