@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from shopbridge.core import fastjson
-from shopbridge.storage import scoping
+from shopbridge.storage import scoping, sqlite_link
 
 # Every ORM session of the process narrows its statements to the tenant bound by the API
 # request, if any (see `shopbridge.storage.scoping`). Registered once, on the Session class.
@@ -77,10 +77,19 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # What SQLAlchemy's aiosqlite driver would pass to `sqlite3.connect`, given to a
+        # connection whose statements make one trip to its thread (`sqlite_link`).
+        dialect = make_url(url).get_dialect()()
+        (database,), connect_args = dialect.create_connect_args(parsed)
+        connect_args["timeout"] = 30
+
+        async def connect() -> sqlite_link.OneTripConnection:
+            return await sqlite_link.open_connection(database, **connect_args)
+
         engine = create_async_engine(
             url,
             echo=echo,
-            connect_args={"timeout": 30},
+            async_creator=connect,
             json_serializer=fastjson.dumps_str,
             json_deserializer=fastjson.loads,
         )
