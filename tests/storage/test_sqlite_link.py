@@ -86,7 +86,7 @@ async def test_a_statement_is_one_trip(engine: AsyncEngine) -> None:
         raw = await conn.get_raw_connection()
         link = raw.driver_connection
         assert isinstance(link, sqlite_link.OneTripConnection)
-        counted = link._execute
+        counted: Any = link._execute
 
         async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
             trips.append(fn)
