@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from shopbridge.connectors import Listing
@@ -211,8 +212,16 @@ async def test_a_burst_is_what_one_by_one_would_be(
             assert after.reserved_before == before.reserved_after
 
 
+def _created_count() -> float:
+    value = REGISTRY.get_sample_value(
+        "shopbridge_orders_ingested_total", {"platform": "shopify", "outcome": "created"}
+    )
+    return value or 0.0
+
+
+@pytest.mark.parametrize("fails", ["before writing", "after writing"])
 async def test_a_push_that_cannot_be_stored_fails_alone(
-    app: FastAPI, shop: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+    app: FastAPI, shop: tuple[str, str], monkeypatch: pytest.MonkeyPatch, fails: str
 ) -> None:
     db: Database = app.state.db
     anon = httpx.AsyncClient(  # answers 500 instead of raising the app's error here
@@ -227,14 +236,19 @@ async def test_a_push_that_cannot_be_stored_fails_alone(
     def failing(upsert: Callable[..., Any]) -> Callable[..., Any]:
         async def wrapped(*args: Any) -> Any:
             orders = args[-1] if isinstance(args[-1], list) else [(args[-2], args[-1])]
-            if any(order.platform_order_id == bad for _shop, order in orders):
+            is_bad = any(order.platform_order_id == bad for _shop, order in orders)
+            if is_bad and fails == "before writing":
                 raise RuntimeError("cannot store this one")
-            return await upsert(*args)
+            result = await upsert(*args)
+            if is_bad:  # written, then the unit of work fails and rolls back
+                raise RuntimeError("cannot store this one")
+            return result
 
         return wrapped
 
     monkeypatch.setattr(push_intake, "upsert_orders", failing(push_intake.upsert_orders))
     monkeypatch.setattr(OrderRepository, "upsert", failing(OrderRepository.upsert))
+    created_before = _created_count()
     pushes = [shopify_push(domain, base + i, updated=now) for i in range(12)]
     answers = await post_all(anon, shop_id, pushes)
     assert [r.status_code for r in answers] == [500 if i == 5 else 200 for i in range(12)]
@@ -251,6 +265,9 @@ async def test_a_push_that_cannot_be_stored_fails_alone(
         )
     assert stored == {str(base + i) for i in range(12)} - {bad}
     assert received == 11  # the failed push is not remembered: its retry is applied
+    # Each stored order counted once, though batches that held the bad push were written
+    # twice (whole, rolled back, then one by one).
+    assert _created_count() - created_before == 11
 
     monkeypatch.undo()
     headers, body = pushes[5]

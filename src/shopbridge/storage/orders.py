@@ -9,9 +9,11 @@ in the same transaction.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -23,6 +25,7 @@ from shopbridge.core.ids import new_id
 from shopbridge.core.time import utcnow
 from shopbridge.storage.errors import NotFound
 from shopbridge.storage.inventory import Inventory
+from shopbridge.storage.on_commit import on_commit
 from shopbridge.storage.outbox import append_events, event_values
 from shopbridge.storage.tables import OrderLineRow, OrderRow, OrderSearchRow, ShopRow
 from shopbridge.storage.vault import PASSTHROUGH_MARK, open_order, vault_of
@@ -276,12 +279,20 @@ async def upsert_orders(
     for inventory in inventories.values():
         await inventory.finish_batch()
     await append_events(session, [event for c in changes for event in (*c.stock_events, c.event)])
-    # Counted once the unit's writes went through (a caller that later rolls it back, e.g.
-    # the push intake retrying pushes one by one, may count an order twice).
-    for result, (shop, _) in zip(results, items, strict=True):
-        if result.outcome in ("created", "updated"):
-            ORDERS_INGESTED.labels(shop.platform, result.outcome).inc()
+    # Counted when the caller's transaction commits: the push intake rolls a failed batch
+    # back and writes its pushes again one by one, which must not count them twice.
+    ingested = Counter(
+        (shop.platform, result.outcome)
+        for result, (shop, _) in zip(results, items, strict=True)
+        if result.outcome in ("created", "updated")
+    )
+    on_commit(session, partial(_count_ingested, ingested))
     return results
+
+
+def _count_ingested(ingested: Counter[tuple[str, str]]) -> None:
+    for (platform, outcome), count in ingested.items():
+        ORDERS_INGESTED.labels(platform, outcome).inc(count)
 
 
 async def _lock_orders(

@@ -11,15 +11,14 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from shopbridge.core.ids import new_id
 from shopbridge.core.time import utcnow
+from shopbridge.storage.on_commit import on_commit
 from shopbridge.storage.tables import OutboxEventRow
 
-_WRITTEN = "shopbridge_outbox_written"
 _subscribers: weakref.WeakKeyDictionary[asyncio.Event, asyncio.AbstractEventLoop] = (
     weakref.WeakKeyDictionary()
 )
@@ -35,12 +34,12 @@ def subscribe() -> asyncio.Event:
 
 
 def _mark(session: AsyncSession) -> None:
-    session.info[_WRITTEN] = True
+    # Once per transaction is enough, but a mark made in a savepoint that rolls back is
+    # forgotten with it (`on_commit`), so every append marks.
+    on_commit(session, _notify)
 
 
-def _after_commit(session: Session) -> None:
-    if not session.info.pop(_WRITTEN, False):
-        return
+def _notify() -> None:
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
@@ -50,15 +49,6 @@ def _after_commit(session: Session) -> None:
             flag.set()
         elif not loop.is_closed():
             loop.call_soon_threadsafe(flag.set)
-
-
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_WRITTEN, None)
-
-
-if not event.contains(Session, "after_commit", _after_commit):
-    event.listen(Session, "after_commit", _after_commit)
-    event.listen(Session, "after_rollback", _after_rollback)
 
 
 def event_values(
