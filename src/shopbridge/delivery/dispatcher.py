@@ -295,10 +295,13 @@ class Dispatcher:
                 progressed = recorded = True
             sequenced = 0
             if poll or written or self._more_events:
-                sequenced = await self.sequence()
+                # Woken by events this process committed: no need to look before writing.
+                sequenced = await self.sequence(look_first=not (written or self._more_events))
                 self._more_events = sequenced > 0  # more may have committed meanwhile
                 progressed = progressed or sequenced > 0
-            if (poll or recorded or sequenced) and await self._claim_and_start():
+            if (poll or recorded or sequenced) and await self._claim_and_start(
+                look_first=not (recorded or sequenced)
+            ):
                 progressed = True
         if loop.time() >= self._next_maintenance:
             self._next_maintenance = loop.time() + self.settings.maintenance_interval
@@ -348,14 +351,16 @@ class Dispatcher:
 
     # -- sequencing ------------------------------------------------------------------------
 
-    async def sequence(self) -> int:
-        events = await sequence_committed(self.db)
+    async def sequence(self, *, look_first: bool = True) -> int:
+        events = await sequence_committed(self.db, look_first=look_first)
         EVENTS_SEQUENCED.inc(len(events))
         return len(events)
 
     # -- claiming --------------------------------------------------------------------------
 
-    async def _candidates(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+    async def _candidates(
+        self, session: AsyncSession, now: datetime, limit: int
+    ) -> list[tuple[str, str]]:
         earlier = aliased(WebhookDeliveryRow)
         blocked = exists().where(
             earlier.endpoint_id == WebhookDeliveryRow.endpoint_id,
@@ -381,17 +386,13 @@ class Dispatcher:
         )
         if self.tenant_ids is not None:
             stmt = stmt.where(WebhookDeliveryRow.tenant_id.in_(self.tenant_ids))
-        async with self.db.read() as session:
-            return [(r.id, r.endpoint_id) for r in (await session.execute(stmt)).all()]
+        return [(r.id, r.endpoint_id) for r in (await session.execute(stmt)).all()]
 
-    async def _claim_and_start(self) -> int:
-        capacity = self.settings.max_in_flight - len(self._inflight)
-        if capacity <= 0:
-            return 0
-        now = utcnow()
+    def _choose(self, candidates: list[tuple[str, str]], capacity: int) -> list[str]:
+        """The due deliveries to start now, within the per-endpoint limit."""
         chosen: list[str] = []
         budget = Counter(self._per_endpoint)
-        for delivery_id, endpoint_id in await self._candidates(now, capacity * 2):
+        for delivery_id, endpoint_id in candidates:
             if (
                 delivery_id in self._inflight
                 or budget[endpoint_id] >= self.settings.max_in_flight_per_endpoint
@@ -401,9 +402,26 @@ class Dispatcher:
             chosen.append(delivery_id)
             if len(chosen) >= capacity:
                 break
-        if not chosen:
+        return chosen
+
+    async def _claim_and_start(self, *, look_first: bool = True) -> int:
+        """Claim due deliveries and start sending them.
+
+        `look_first` finds them in a read transaction and opens a write transaction only if
+        there are some (an idle poll then never takes SQLite's writer lock); a round that
+        just sequenced events or recorded attempts knows there is likely work and looks
+        inside the claiming transaction instead, saving a transaction per round."""
+        capacity = self.settings.max_in_flight - len(self._inflight)
+        if capacity <= 0:
             return 0
-        jobs = await self._claim(chosen, now)
+        chosen: list[str] | None = None
+        if look_first:
+            async with self.db.read() as session:
+                candidates = await self._candidates(session, utcnow(), capacity * 2)
+            chosen = self._choose(candidates, capacity)
+            if not chosen:
+                return 0
+        jobs = await self._claim(chosen, capacity)
         for job in jobs:
             self._per_endpoint[job.endpoint_id] += 1
             self._inflight[job.delivery_id] = asyncio.create_task(
@@ -411,28 +429,38 @@ class Dispatcher:
             )
         return len(jobs)
 
-    async def _claim(self, ids: list[str], now: datetime) -> list[Job]:
+    async def _claim(self, chosen: list[str] | None, capacity: int) -> list[Job]:
+        """Lease `chosen` (or, if None, the due deliveries found in this transaction)."""
         async with self.db.write_turn(), self.db.transaction() as session:
             if self.db.dialect == "sqlite":
                 # The lease runs from when the claim is made: on SQLite the transaction first
                 # waits for the writer lock (a sync page being written can hold it for
                 # seconds), and a claim must not be born expired (see `_attempt`).
                 await session.execute(select(1))
-                now = utcnow()
-            expires = now + self.settings.lease
-            # Lock in id order and skip rows another worker holds (recording its results):
-            # two workers taking the same rows in different orders would deadlock.
-            free = (
-                await session.scalars(
-                    select(WebhookDeliveryRow.id)
-                    .where(WebhookDeliveryRow.id.in_(ids))
-                    .order_by(WebhookDeliveryRow.id)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not free:
+            now = utcnow()
+            if chosen is None:
+                chosen = self._choose(await self._candidates(session, now, capacity * 2), capacity)
+            if not chosen:
                 return []
-            ids = list(free)
+            expires = now + self.settings.lease
+            if self.db.dialect == "sqlite":
+                ids = chosen  # the writer lock is held: nobody else can be recording them
+            else:
+                # Lock in id order and skip rows another worker holds (recording its
+                # results): two workers taking the same rows in different orders would
+                # deadlock.
+                ids = list(
+                    (
+                        await session.scalars(
+                            select(WebhookDeliveryRow.id)
+                            .where(WebhookDeliveryRow.id.in_(chosen))
+                            .order_by(WebhookDeliveryRow.id)
+                            .with_for_update(skip_locked=True)
+                        )
+                    ).all()
+                )
+                if not ids:
+                    return []
             await session.execute(
                 update(WebhookDeliveryRow)
                 .where(
