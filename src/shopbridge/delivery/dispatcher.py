@@ -45,7 +45,13 @@ from shopbridge.storage.audit import prune as prune_audit
 from shopbridge.storage.audit import record as record_audit
 from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.db import Database
-from shopbridge.storage.events import prune_events, sequence_committed
+from shopbridge.storage.events import (
+    SequencedEvent,
+    prune_events,
+    sequence_committed,
+    sequence_pending,
+)
+from shopbridge.storage.scoping import unscoped
 from shopbridge.storage.tables import (
     OutboxEventRow,
     WebhookAttemptRow,
@@ -83,6 +89,15 @@ OUTBOX_BACKLOG = Gauge(
     "tenants; refreshed by the dispatcher every `BACKLOG_REFRESH_SECONDS`)",
 )
 BACKLOG_REFRESH_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """Deliveries leased in a transaction: (delivery, event, endpoint) rows, when, until."""
+
+    rows: list[tuple[WebhookDeliveryRow, OutboxEventRow, WebhookEndpointRow]]
+    now: datetime
+    expires: datetime
 
 
 @dataclass(frozen=True)
@@ -286,23 +301,20 @@ class Dispatcher:
         written = self._written is not None and self._written.is_set()
         if written and self._written is not None:
             self._written.clear()
-        progressed = recorded = False
+        progressed = False
         # One turn at the database's writer for the round's writes (record, sequence,
         # claim), not one each: the push intake's batches go in between rounds.
         async with self.db.write_turn():
-            if self._done:
-                await self._record()
-                progressed = recorded = True
-            sequenced = 0
-            if poll or written or self._more_events:
-                # Woken by events this process committed: no need to look before writing.
-                sequenced = await self.sequence(look_first=not (written or self._more_events))
-                self._more_events = sequenced > 0  # more may have committed meanwhile
-                progressed = progressed or sequenced > 0
-            if (poll or recorded or sequenced) and await self._claim_and_start(
-                look_first=not (recorded or sequenced)
-            ):
-                progressed = True
+            if self._done or written or self._more_events:
+                # Busy: attempts to record or events just committed. Everything in one
+                # transaction (a round per event at moderate rates made three).
+                progressed = await self._busy_round(sequence=poll or written or self._more_events)
+            elif poll:
+                # Idle: look before writing, so an idle poll never takes the writer lock.
+                sequenced = await self.sequence()
+                self._more_events = sequenced > 0
+                started = await self._claim_and_start(look_first=not sequenced)
+                progressed = sequenced > 0 or started > 0
         if loop.time() >= self._next_maintenance:
             self._next_maintenance = loop.time() + self.settings.maintenance_interval
             await self.maintenance()
@@ -348,6 +360,29 @@ class Dispatcher:
             await asyncio.wait(list(self._inflight.values()), timeout=self.settings.timeout + 1)
         if self._done:
             await self._record()
+
+    async def _busy_round(self, *, sequence: bool) -> bool:
+        """Record finished attempts, sequence committed events and claim what is due, in one
+        transaction; start the claimed deliveries once it has committed."""
+        batch = self._take_done()
+        capacity = self.settings.max_in_flight - len(self._inflight)
+        async with self.db.transaction() as session:
+            if batch:
+                await self._record_rows(session, batch)
+            sequenced: list[SequencedEvent] = []
+            if sequence:
+                with unscoped():
+                    sequenced = await sequence_pending(session)
+            claimed = await self._claim_rows(
+                session, None, capacity, lock_held=bool(batch or sequence)
+            )
+        EVENTS_SEQUENCED.inc(len(sequenced))
+        self._more_events = bool(sequenced)  # more may have committed meanwhile
+        if batch:
+            await self._after_record(batch)
+        jobs = await self._jobs(claimed)
+        self._start(jobs)
+        return bool(batch or sequenced or jobs)
 
     # -- sequencing ------------------------------------------------------------------------
 
@@ -421,75 +456,88 @@ class Dispatcher:
             chosen = self._choose(candidates, capacity)
             if not chosen:
                 return 0
-        jobs = await self._claim(chosen, capacity)
+        async with self.db.write_turn(), self.db.transaction() as session:
+            claimed = await self._claim_rows(session, chosen, capacity, lock_held=False)
+        jobs = await self._jobs(claimed)
+        self._start(jobs)
+        return len(jobs)
+
+    def _start(self, jobs: list[Job]) -> None:
         for job in jobs:
             self._per_endpoint[job.endpoint_id] += 1
             self._inflight[job.delivery_id] = asyncio.create_task(
                 self._attempt(job), name=f"deliver-{job.delivery_id}"
             )
-        return len(jobs)
 
-    async def _claim(self, chosen: list[str] | None, capacity: int) -> list[Job]:
-        """Lease `chosen` (or, if None, the due deliveries found in this transaction)."""
-        async with self.db.write_turn(), self.db.transaction() as session:
-            if self.db.dialect == "sqlite":
-                # The lease runs from when the claim is made: on SQLite the transaction first
-                # waits for the writer lock (a sync page being written can hold it for
-                # seconds), and a claim must not be born expired (see `_attempt`).
-                await session.execute(select(1))
-            now = utcnow()
-            if chosen is None:
-                chosen = self._choose(await self._candidates(session, now, capacity * 2), capacity)
-            if not chosen:
-                return []
-            expires = now + self.settings.lease
-            if self.db.dialect == "sqlite":
-                ids = chosen  # the writer lock is held: nobody else can be recording them
-            else:
-                # Lock in id order and skip rows another worker holds (recording its
-                # results): two workers taking the same rows in different orders would
-                # deadlock.
-                ids = list(
-                    (
-                        await session.scalars(
-                            select(WebhookDeliveryRow.id)
-                            .where(WebhookDeliveryRow.id.in_(chosen))
-                            .order_by(WebhookDeliveryRow.id)
-                            .with_for_update(skip_locked=True)
-                        )
-                    ).all()
-                )
-                if not ids:
-                    return []
+    async def _claim_rows(
+        self, session: AsyncSession, chosen: list[str] | None, capacity: int, *, lock_held: bool
+    ) -> _Claimed:
+        """Lease `chosen` (or, if None, the due deliveries found in this transaction). The
+        caller turns them into jobs (`_jobs`) once the transaction has committed."""
+        if capacity <= 0:
+            return _Claimed([], utcnow(), utcnow())
+        if self.db.dialect == "sqlite" and not lock_held:
+            # The lease runs from when the claim is made: on SQLite the transaction first
+            # waits for the writer lock (a sync page being written can hold it for
+            # seconds), and a claim must not be born expired (see `_attempt`).
+            await session.execute(select(1))
+        now = utcnow()
+        if chosen is None:
+            chosen = self._choose(await self._candidates(session, now, capacity * 2), capacity)
+        if not chosen:
+            return _Claimed([], now, now)
+        expires = now + self.settings.lease
+        if self.db.dialect == "sqlite":
+            ids = chosen  # the writer lock is held: nobody else can be recording them
+        else:
+            # Lock in id order and skip rows another worker holds (recording its
+            # results): two workers taking the same rows in different orders would
+            # deadlock.
+            ids = list(
+                (
+                    await session.scalars(
+                        select(WebhookDeliveryRow.id)
+                        .where(WebhookDeliveryRow.id.in_(chosen))
+                        .order_by(WebhookDeliveryRow.id)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).all()
+            )
+            if not ids:
+                return _Claimed([], now, expires)
+        await session.execute(
+            update(WebhookDeliveryRow)
+            .where(
+                WebhookDeliveryRow.id.in_(ids),
+                WebhookDeliveryRow.state == PENDING,
+                or_(
+                    WebhookDeliveryRow.lease_expires_at.is_(None),
+                    WebhookDeliveryRow.lease_expires_at < now,
+                ),
+            )
+            .values(lease_owner=self.worker_id, lease_expires_at=expires)
+        )
+        rows = (
             await session.execute(
-                update(WebhookDeliveryRow)
+                select(WebhookDeliveryRow, OutboxEventRow, WebhookEndpointRow)
+                .join(OutboxEventRow, OutboxEventRow.id == WebhookDeliveryRow.event_id)
+                .join(WebhookEndpointRow, WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id)
                 .where(
                     WebhookDeliveryRow.id.in_(ids),
-                    WebhookDeliveryRow.state == PENDING,
-                    or_(
-                        WebhookDeliveryRow.lease_expires_at.is_(None),
-                        WebhookDeliveryRow.lease_expires_at < now,
+                    and_(
+                        WebhookDeliveryRow.lease_owner == self.worker_id,
+                        WebhookDeliveryRow.lease_expires_at == expires,
                     ),
                 )
-                .values(lease_owner=self.worker_id, lease_expires_at=expires)
+                .order_by(WebhookDeliveryRow.position)
             )
-            rows = (
-                await session.execute(
-                    select(WebhookDeliveryRow, OutboxEventRow, WebhookEndpointRow)
-                    .join(OutboxEventRow, OutboxEventRow.id == WebhookDeliveryRow.event_id)
-                    .join(
-                        WebhookEndpointRow, WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id
-                    )
-                    .where(
-                        WebhookDeliveryRow.id.in_(ids),
-                        and_(
-                            WebhookDeliveryRow.lease_owner == self.worker_id,
-                            WebhookDeliveryRow.lease_expires_at == expires,
-                        ),
-                    )
-                    .order_by(WebhookDeliveryRow.position)
-                )
-            ).all()
+        ).all()
+        return _Claimed([(d, e, p) for d, e, p in rows], now, expires)
+
+    async def _jobs(self, claimed: _Claimed) -> list[Job]:
+        """The claimed deliveries with their signed-for bodies, built outside the
+        transaction (decrypting buyer data for unmasked endpoints takes a while)."""
+        rows, now, expires = claimed.rows, claimed.now, claimed.expires
         secrets: dict[str, tuple[str, ...]] = {}
         bodies: dict[tuple[str, bool], bytes] = {}
         jobs: list[Job] = []
@@ -571,118 +619,130 @@ class Dispatcher:
     # -- recording -------------------------------------------------------------------------
 
     async def _record(self) -> None:
+        batch = self._take_done()
+        async with self.db.write_turn(), self.db.transaction() as session:
+            await self._record_rows(session, batch)
+        await self._after_record(batch)
+
+    def _take_done(self) -> list[tuple[Job, AttemptResult]]:
         batch, self._done = self._done, []
-        batch.sort(key=lambda done: done[0].delivery_id)  # the lock order `_claim` uses
+        batch.sort(key=lambda done: done[0].delivery_id)  # the lock order `_claim_rows` uses
         for job, _ in batch:
             self._inflight.pop(job.delivery_id, None)
             self._per_endpoint[job.endpoint_id] -= 1
+        return batch
+
+    async def _record_rows(
+        self, session: AsyncSession, batch: list[tuple[Job, AttemptResult]]
+    ) -> None:
         now = utcnow()
-        async with self.db.write_turn(), self.db.transaction() as session:
-            # One statement for the batch (objects added to the session would each be
-            # inserted on their own, to read back their generated ids).
-            await session.execute(
-                insert(WebhookAttemptRow),
-                [
+        # One statement for the batch (objects added to the session would each be
+        # inserted on their own, to read back their generated ids).
+        await session.execute(
+            insert(WebhookAttemptRow),
+            [
+                {
+                    "delivery_id": job.delivery_id,
+                    "tenant_id": job.tenant_id,
+                    "endpoint_id": job.endpoint_id,
+                    "attempted_at": result.attempted_at,
+                    "status_code": result.status_code,
+                    "error": result.error,
+                    "response_excerpt": result.excerpt,
+                    "duration_ms": result.duration_ms,
+                }
+                for job, result in batch
+            ],
+        )
+        # Every attempt of an unmasked body is audited, failed ones too: the receiver
+        # may have read the body before it failed to answer 2xx.
+        audited: dict[str, list[Access]] = {}
+        for job, _ in batch:
+            audited.setdefault(job.tenant_id, []).extend(job.audit)
+        for tenant_id, accesses in audited.items():
+            record_audit(session, tenant_id, accesses)
+        succeeded_endpoints: set[str] = set()
+        failed_endpoints: dict[str, str] = {}
+        gone: dict[str, str] = {}
+        delivered: list[dict[str, object]] = []
+        for job, result in batch:
+            if result.ok:
+                DELIVERIES.labels("succeeded").inc()
+                DELIVERY_LATENCY.observe(max((now - job.event_created_at).total_seconds(), 0))
+                succeeded_endpoints.add(job.endpoint_id)
+                delivered.append(
                     {
-                        "delivery_id": job.delivery_id,
-                        "tenant_id": job.tenant_id,
-                        "endpoint_id": job.endpoint_id,
-                        "attempted_at": result.attempted_at,
-                        "status_code": result.status_code,
-                        "error": result.error,
-                        "response_excerpt": result.excerpt,
-                        "duration_ms": result.duration_ms,
+                        "id": job.delivery_id,
+                        "state": SUCCEEDED,
+                        "attempts": job.attempts + 1,
+                        "delivered_at": result.attempted_at,
+                        "last_attempt_at": result.attempted_at,
+                        "last_status_code": result.status_code,
+                        "last_error": None,
+                        "last_response": result.excerpt,
                     }
-                    for job, result in batch
-                ],
-            )
-            # Every attempt of an unmasked body is audited, failed ones too: the receiver
-            # may have read the body before it failed to answer 2xx.
-            audited: dict[str, list[Access]] = {}
-            for job, _ in batch:
-                audited.setdefault(job.tenant_id, []).extend(job.audit)
-            for tenant_id, accesses in audited.items():
-                record_audit(session, tenant_id, accesses)
-            succeeded_endpoints: set[str] = set()
-            failed_endpoints: dict[str, str] = {}
-            gone: dict[str, str] = {}
-            delivered: list[dict[str, object]] = []
-            for job, result in batch:
-                if result.ok:
-                    DELIVERIES.labels("succeeded").inc()
-                    DELIVERY_LATENCY.observe(max((now - job.event_created_at).total_seconds(), 0))
-                    succeeded_endpoints.add(job.endpoint_id)
-                    delivered.append(
-                        {
-                            "id": job.delivery_id,
-                            "state": SUCCEEDED,
-                            "attempts": job.attempts + 1,
-                            "delivered_at": result.attempted_at,
-                            "last_attempt_at": result.attempted_at,
-                            "last_status_code": result.status_code,
-                            "last_error": None,
-                            "last_response": result.excerpt,
-                        }
+                )
+                continue
+            reason = result.error or "failed"
+            failed_endpoints[job.endpoint_id] = reason
+            attempts = job.attempts + 1
+            if result.status_code == 410:
+                DELIVERIES.labels("gone").inc()
+                gone[job.endpoint_id] = "the endpoint answered 410 Gone"
+                state, next_at, error = FAILED, now, f"{reason}: endpoint disabled"
+            else:
+                delay = self.settings.schedule.next_delay(
+                    attempts, retry_after=result.retry_after, rng=self.rng
+                )
+                if delay is None:
+                    DELIVERIES.labels("dead").inc()
+                    state, next_at, error = (
+                        FAILED,
+                        now,
+                        f"gave up after {attempts} attempts: {reason}",
                     )
-                    continue
-                reason = result.error or "failed"
-                failed_endpoints[job.endpoint_id] = reason
-                attempts = job.attempts + 1
-                if result.status_code == 410:
-                    DELIVERIES.labels("gone").inc()
-                    gone[job.endpoint_id] = "the endpoint answered 410 Gone"
-                    state, next_at, error = FAILED, now, f"{reason}: endpoint disabled"
                 else:
-                    delay = self.settings.schedule.next_delay(
-                        attempts, retry_after=result.retry_after, rng=self.rng
-                    )
-                    if delay is None:
-                        DELIVERIES.labels("dead").inc()
-                        state, next_at, error = (
-                            FAILED,
-                            now,
-                            f"gave up after {attempts} attempts: {reason}",
-                        )
-                    else:
-                        DELIVERIES.labels("retry").inc()
-                        state, next_at, error = PENDING, now + delay, reason
-                await session.execute(
-                    update(WebhookDeliveryRow)
-                    .where(
-                        WebhookDeliveryRow.id == job.delivery_id,
-                        WebhookDeliveryRow.state == PENDING,
+                    DELIVERIES.labels("retry").inc()
+                    state, next_at, error = PENDING, now + delay, reason
+            await session.execute(
+                update(WebhookDeliveryRow)
+                .where(
+                    WebhookDeliveryRow.id == job.delivery_id,
+                    WebhookDeliveryRow.state == PENDING,
+                    WebhookDeliveryRow.lease_owner == self.worker_id,
+                )
+                .values(
+                    state=state,
+                    attempts=attempts,
+                    next_attempt_at=next_at,
+                    last_attempt_at=result.attempted_at,
+                    last_status_code=result.status_code,
+                    last_error=error,
+                    last_response=result.excerpt,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+        if delivered:
+            # One executemany by primary key for every success of the batch (under load
+            # nearly all of them), instead of one UPDATE round trip per delivery.
+            await session.execute(update(WebhookDeliveryRow), delivered)
+            # Release only our own (or lapsed) claims: another worker's live claim keeps
+            # the order's next event waiting until its resend is done.
+            await session.execute(
+                update(WebhookDeliveryRow)
+                .where(
+                    WebhookDeliveryRow.id.in_([d["id"] for d in delivered]),
+                    or_(
                         WebhookDeliveryRow.lease_owner == self.worker_id,
-                    )
-                    .values(
-                        state=state,
-                        attempts=attempts,
-                        next_attempt_at=next_at,
-                        last_attempt_at=result.attempted_at,
-                        last_status_code=result.status_code,
-                        last_error=error,
-                        last_response=result.excerpt,
-                        lease_owner=None,
-                        lease_expires_at=None,
-                    )
+                        WebhookDeliveryRow.lease_expires_at < now,
+                    ),
                 )
-            if delivered:
-                # One executemany by primary key for every success of the batch (under load
-                # nearly all of them), instead of one UPDATE round trip per delivery.
-                await session.execute(update(WebhookDeliveryRow), delivered)
-                # Release only our own (or lapsed) claims: another worker's live claim keeps
-                # the order's next event waiting until its resend is done.
-                await session.execute(
-                    update(WebhookDeliveryRow)
-                    .where(
-                        WebhookDeliveryRow.id.in_([d["id"] for d in delivered]),
-                        or_(
-                            WebhookDeliveryRow.lease_owner == self.worker_id,
-                            WebhookDeliveryRow.lease_expires_at < now,
-                        ),
-                    )
-                    .values(lease_owner=None, lease_expires_at=None)
-                )
-            await self._update_endpoints(session, succeeded_endpoints, failed_endpoints, gone, now)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+        await self._update_endpoints(session, succeeded_endpoints, failed_endpoints, gone, now)
+
+    async def _after_record(self, batch: list[tuple[Job, AttemptResult]]) -> None:
         for job, result in batch:
             if not result.ok:
                 log.info(
