@@ -47,8 +47,8 @@ from shopbridge.storage.crypto import SecretBox
 from shopbridge.storage.db import Database
 from shopbridge.storage.events import (
     SequencedEvent,
+    has_unsequenced,
     prune_events,
-    sequence_committed,
     sequence_pending,
 )
 from shopbridge.storage.scoping import unscoped
@@ -310,11 +310,7 @@ class Dispatcher:
                 # transaction (a round per event at moderate rates made three).
                 progressed = await self._busy_round(sequence=poll or written or self._more_events)
             elif poll:
-                # Idle: look before writing, so an idle poll never takes the writer lock.
-                sequenced = await self.sequence()
-                self._more_events = sequenced > 0
-                started = await self._claim_and_start(look_first=not sequenced)
-                progressed = sequenced > 0 or started > 0
+                progressed = await self._idle_poll()
         if loop.time() >= self._next_maintenance:
             self._next_maintenance = loop.time() + self.settings.maintenance_interval
             await self.maintenance()
@@ -386,11 +382,6 @@ class Dispatcher:
 
     # -- sequencing ------------------------------------------------------------------------
 
-    async def sequence(self, *, look_first: bool = True) -> int:
-        events = await sequence_committed(self.db, look_first=look_first)
-        EVENTS_SEQUENCED.inc(len(events))
-        return len(events)
-
     # -- claiming --------------------------------------------------------------------------
 
     async def _candidates(
@@ -439,28 +430,29 @@ class Dispatcher:
                 break
         return chosen
 
-    async def _claim_and_start(self, *, look_first: bool = True) -> int:
-        """Claim due deliveries and start sending them.
-
-        `look_first` finds them in a read transaction and opens a write transaction only if
-        there are some (an idle poll then never takes SQLite's writer lock); a round that
-        just sequenced events or recorded attempts knows there is likely work and looks
-        inside the claiming transaction instead, saving a transaction per round."""
+    async def _idle_poll(self) -> bool:
+        """Look for work in one read transaction, and take the writer lock only if there is
+        some: an idle dispatcher polls every `poll_interval`, and on SQLite a write
+        transaction would queue every other writer behind each poll."""
         capacity = self.settings.max_in_flight - len(self._inflight)
-        if capacity <= 0:
-            return 0
-        chosen: list[str] | None = None
-        if look_first:
-            async with self.db.read() as session:
-                candidates = await self._candidates(session, utcnow(), capacity * 2)
-            chosen = self._choose(candidates, capacity)
-            if not chosen:
-                return 0
-        async with self.db.write_turn(), self.db.transaction() as session:
+        async with self.db.read() as session:
+            with unscoped():
+                unsequenced = await has_unsequenced(session)
+            candidates = (
+                []
+                if unsequenced or capacity <= 0
+                else await self._candidates(session, utcnow(), capacity * 2)
+            )
+        if unsequenced:  # committed by another process (or before a wake-up was missed)
+            return await self._busy_round(sequence=True)
+        chosen = self._choose(candidates, capacity)
+        if not chosen:
+            return False
+        async with self.db.transaction() as session:
             claimed = await self._claim_rows(session, chosen, capacity, lock_held=False)
         jobs = await self._jobs(claimed)
         self._start(jobs)
-        return len(jobs)
+        return bool(jobs)
 
     def _start(self, jobs: list[Job]) -> None:
         for job in jobs:
