@@ -380,8 +380,6 @@ class Dispatcher:
         self._start(jobs)
         return bool(batch or sequenced or jobs)
 
-    # -- sequencing ------------------------------------------------------------------------
-
     # -- claiming --------------------------------------------------------------------------
 
     async def _candidates(
@@ -527,8 +525,8 @@ class Dispatcher:
         return _Claimed([(d, e, p) for d, e, p in rows], now, expires)
 
     async def _jobs(self, claimed: _Claimed) -> list[Job]:
-        """The claimed deliveries with their signed-for bodies, built outside the
-        transaction (decrypting buyer data for unmasked endpoints takes a while)."""
+        """The claimed deliveries with their bodies, built after the transaction committed:
+        it holds SQLite's writer lock, and unmasked bodies decrypt buyer data first."""
         rows, now, expires = claimed.rows, claimed.now, claimed.expires
         secrets: dict[str, tuple[str, ...]] = {}
         bodies: dict[tuple[str, bool], bytes] = {}

@@ -240,18 +240,14 @@ async def prune_events(session: AsyncSession, *, older_than: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def sequence_committed(
-    db: Database, *, limit: int = 1000, look_first: bool = True
-) -> list[SequencedEvent]:
+async def sequence_committed(db: Database, *, limit: int = 1000) -> list[SequencedEvent]:
     """Sequence whatever has committed, skipping the write transaction (and, on SQLite, the
     writer lock) when there is nothing to do: the API's feed calls this on every poll.
-    A caller that knows events just committed (the dispatcher, woken by this process's
-    outbox) passes `look_first=False` and saves the read. Sequencing is global (one feed
-    order for all tenants), so it runs unscoped even when a tenant's request triggers it."""
+    Sequencing is global (one feed order for all tenants), so it runs unscoped even when a
+    tenant's request triggers it. (The dispatcher sequences inside its own rounds.)"""
     with unscoped():
-        if look_first:
-            async with db.read() as session:
-                if not await has_unsequenced(session):
-                    return []
+        async with db.read() as session:
+            if not await has_unsequenced(session):
+                return []
         async with db.write_turn(), db.transaction() as session:
             return await sequence_pending(session, limit=limit)
