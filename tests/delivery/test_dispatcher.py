@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -12,10 +13,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from standardwebhooks.webhooks import Webhook
 
 from shopbridge.delivery.dispatcher import Dispatcher
 from shopbridge.delivery.schedule import RetrySchedule
+from shopbridge.storage.events import sequence_committed
 from shopbridge.storage.tables import OutboxEventRow, WebhookAttemptRow, WebhookDeliveryRow
 from tests.delivery.conftest import Receiver, Shop
 from tests.factories import later, make_order
@@ -309,3 +312,29 @@ async def test_per_order_order_under_parallel_delivery(
     for seen in versions.values():
         assert seen == sorted(seen), seen
         assert set(seen) == {1, 2, 3, 4}
+
+
+async def test_an_idle_poll_never_waits_for_the_writer(
+    shop: Shop, receiver: Receiver, dispatcher_for: MakeDispatcher
+) -> None:
+    """Polling for work only reads: on SQLite, another process holding the write lock (a
+    `shopbridge worker` writing a sync page) must not stall an idle dispatcher's loop."""
+    if shop.db.dialect != "sqlite":
+        pytest.skip("SQLite's single writer lock")
+    await shop.endpoint(receiver.url("idle"))
+    dispatcher = dispatcher_for(shop)
+    await sequence_committed(shop.db)  # whatever other tests left unsequenced
+    await dispatcher.drain()
+    database = make_url(shop.db.url).database
+    assert database is not None
+    other_process = sqlite3.connect(database, isolation_level=None)
+    try:
+        other_process.execute("BEGIN IMMEDIATE")  # the writer lock, held elsewhere
+        progressed = await asyncio.wait_for(dispatcher.step(poll=True), timeout=3)
+        assert progressed is False
+    finally:
+        other_process.execute("ROLLBACK")
+        other_process.close()
+    # With work to do, the same poll writes: the order's event is sequenced and delivered.
+    await shop.upsert(make_order("IDLE-1"))
+    await run_until(dispatcher, lambda: len(receiver.of("idle")) == 1)
