@@ -12,10 +12,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from standardwebhooks.webhooks import Webhook
 
+from shopbridge.delivery import dispatcher as dispatcher_module
 from shopbridge.delivery.dispatcher import Dispatcher
 from shopbridge.delivery.schedule import RetrySchedule
 from shopbridge.storage.events import sequence_committed
@@ -338,3 +340,39 @@ async def test_an_idle_poll_never_waits_for_the_writer(
     # With work to do, the same poll writes: the order's event is sequenced and delivered.
     await shop.upsert(make_order("IDLE-1"))
     await run_until(dispatcher, lambda: len(receiver.of("idle")) == 1)
+
+
+async def test_attempts_are_counted_only_when_their_record_commits(
+    shop: Shop, receiver: Receiver, dispatcher_for: MakeDispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy round records, sequences and claims in one transaction; when it fails, the
+    recorded attempts roll back with it (the deliveries are sent again once their leases
+    lapse) and must not have been counted in `shopbridge_webhook_attempts_total`."""
+
+    def succeeded() -> float:
+        value = REGISTRY.get_sample_value(
+            "shopbridge_webhook_attempts_total", {"outcome": "succeeded"}
+        )
+        return value or 0.0
+
+    endpoint = await shop.endpoint(receiver.url("rollback"))
+    dispatcher = dispatcher_for(shop)
+    await sequence_committed(shop.db)  # whatever other tests left unsequenced
+    await dispatcher.drain()
+    await shop.upsert(make_order("RB-1"))
+    before = succeeded()
+    await dispatcher.step(poll=True)  # sequences and claims the event, starts sending
+    deadline = time.monotonic() + 10
+    while not dispatcher._done and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert len(receiver.of("rollback")) == 1
+
+    async def failing(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("the sequencer failed")
+
+    monkeypatch.setattr(dispatcher_module, "sequence_pending", failing)
+    with pytest.raises(RuntimeError, match="sequencer failed"):
+        await dispatcher.step(poll=True)  # records the attempt, then fails: all rolled back
+    assert succeeded() == before
+    [row] = await deliveries(shop, endpoint["id"])
+    assert row.state == "pending" and row.attempts == 0

@@ -23,6 +23,7 @@ import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Gauge, Histogram
@@ -51,6 +52,7 @@ from shopbridge.storage.events import (
     prune_events,
     sequence_pending,
 )
+from shopbridge.storage.on_commit import on_commit
 from shopbridge.storage.scoping import unscoped
 from shopbridge.storage.tables import (
     OutboxEventRow,
@@ -215,6 +217,13 @@ async def post_signed(
         error = str(exc)
     duration = int((time.perf_counter() - started) * 1000)
     return AttemptResult(status, error, excerpt, duration, retry_after, now)
+
+
+def _count_attempts(outcomes: list[str], latencies: list[float]) -> None:
+    for outcome in outcomes:
+        DELIVERIES.labels(outcome).inc()
+    for seconds in latencies:
+        DELIVERY_LATENCY.observe(seconds)
 
 
 @dataclass
@@ -655,10 +664,15 @@ class Dispatcher:
         failed_endpoints: dict[str, str] = {}
         gone: dict[str, str] = {}
         delivered: list[dict[str, object]] = []
+        # Counted when the transaction commits: a busy round that fails rolls its records
+        # back, and the attempts are made and counted again.
+        outcomes: list[str] = []
+        latencies: list[float] = []
+        on_commit(session, partial(_count_attempts, outcomes, latencies))
         for job, result in batch:
             if result.ok:
-                DELIVERIES.labels("succeeded").inc()
-                DELIVERY_LATENCY.observe(max((now - job.event_created_at).total_seconds(), 0))
+                outcomes.append("succeeded")
+                latencies.append(max((now - job.event_created_at).total_seconds(), 0))
                 succeeded_endpoints.add(job.endpoint_id)
                 delivered.append(
                     {
@@ -677,7 +691,7 @@ class Dispatcher:
             failed_endpoints[job.endpoint_id] = reason
             attempts = job.attempts + 1
             if result.status_code == 410:
-                DELIVERIES.labels("gone").inc()
+                outcomes.append("gone")
                 gone[job.endpoint_id] = "the endpoint answered 410 Gone"
                 state, next_at, error = FAILED, now, f"{reason}: endpoint disabled"
             else:
@@ -685,14 +699,14 @@ class Dispatcher:
                     attempts, retry_after=result.retry_after, rng=self.rng
                 )
                 if delay is None:
-                    DELIVERIES.labels("dead").inc()
+                    outcomes.append("dead")
                     state, next_at, error = (
                         FAILED,
                         now,
                         f"gave up after {attempts} attempts: {reason}",
                     )
                 else:
-                    DELIVERIES.labels("retry").inc()
+                    outcomes.append("retry")
                     state, next_at, error = PENDING, now + delay, reason
             await session.execute(
                 update(WebhookDeliveryRow)
