@@ -385,9 +385,8 @@ class Dispatcher:
         self._more_events = bool(sequenced)  # more may have committed meanwhile
         if batch:
             await self._after_record(batch)
-        jobs = await self._jobs(claimed)
-        self._start(jobs)
-        return bool(batch or sequenced or jobs)
+        started = await self._start(claimed)
+        return bool(batch or sequenced or started)
 
     # -- claiming --------------------------------------------------------------------------
 
@@ -457,22 +456,23 @@ class Dispatcher:
             return False
         async with self.db.transaction() as session:
             claimed = await self._claim_rows(session, chosen, capacity, lock_held=False)
-        jobs = await self._jobs(claimed)
-        self._start(jobs)
-        return bool(jobs)
+        return await self._start(claimed) > 0
 
-    def _start(self, jobs: list[Job]) -> None:
+    async def _start(self, claimed: _Claimed) -> int:
+        """Start sending what a committed transaction leased; returns how many."""
+        jobs = await self._jobs(claimed)
         for job in jobs:
             self._per_endpoint[job.endpoint_id] += 1
             self._inflight[job.delivery_id] = asyncio.create_task(
                 self._attempt(job), name=f"deliver-{job.delivery_id}"
             )
+        return len(jobs)
 
     async def _claim_rows(
         self, session: AsyncSession, chosen: list[str] | None, capacity: int, *, lock_held: bool
     ) -> _Claimed:
         """Lease `chosen` (or, if None, the due deliveries found in this transaction). The
-        caller turns them into jobs (`_jobs`) once the transaction has committed."""
+        caller starts them (`_start`) once the transaction has committed."""
         if capacity <= 0:
             return _Claimed([], utcnow(), utcnow())
         if self.db.dialect == "sqlite" and not lock_held:

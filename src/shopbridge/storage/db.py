@@ -79,7 +79,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # What SQLAlchemy's aiosqlite driver would pass to `sqlite3.connect`, given to a
         # connection whose statements make one trip to its thread (`sqlite_link`).
-        dialect = make_url(url).get_dialect()()
+        dialect = parsed.get_dialect()()
         (database,), connect_args = dialect.create_connect_args(parsed)
         connect_args["timeout"] = 30
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, cast
 
 import aiosqlite
@@ -29,25 +30,17 @@ _Description = tuple[tuple[Any, ...], ...] | None
 
 
 def _run(
-    connection: sqlite3.Connection, sql: str, parameters: Any
+    connection: sqlite3.Connection, many: bool, sql: str, parameters: Any
 ) -> tuple[_Description, int, int | None, list[Any]]:
     cursor = connection.cursor()
     try:
-        cursor.execute(sql, parameters)
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
         rows = cursor.fetchall() if cursor.description else []
         # After the fetch: for UPDATE … RETURNING, sqlite3 counts rows as they are read.
         return cursor.description, cursor.rowcount, cursor.lastrowid, rows
-    finally:
-        cursor.close()
-
-
-def _run_many(
-    connection: sqlite3.Connection, sql: str, parameters: Iterable[Any]
-) -> tuple[_Description, int, int | None, list[Any]]:
-    cursor = connection.cursor()
-    try:
-        cursor.executemany(sql, parameters)
-        return cursor.description, cursor.rowcount, cursor.lastrowid, []
     finally:
         cursor.close()
 
@@ -64,18 +57,18 @@ class OneTripCursor:
         self._rows: list[Any] = []
         self._next = 0
 
-    async def _trip(self, step: Callable[..., Any], sql: str, parameters: Any) -> OneTripCursor:
+    async def _trip(self, many: bool, sql: str, parameters: Any) -> OneTripCursor:
         self._rows, self._next = [], 0
         in_thread = cast(Callable[..., Awaitable[Any]], self._connection._execute)
-        outcome = await in_thread(step, self._connection._conn, sql, parameters)
+        outcome = await in_thread(_run, self._connection._conn, many, sql, parameters)
         self.description, self.rowcount, self.lastrowid, self._rows = outcome
         return self
 
     async def execute(self, sql: str, parameters: Any = None) -> OneTripCursor:
-        return await self._trip(_run, sql, () if parameters is None else parameters)
+        return await self._trip(False, sql, () if parameters is None else parameters)
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> OneTripCursor:
-        return await self._trip(_run_many, sql, parameters)
+        return await self._trip(True, sql, parameters)
 
     async def fetchone(self) -> Any:
         if self._next >= len(self._rows):
@@ -112,17 +105,10 @@ class OneTripConnection(aiosqlite.Connection):
         return OneTripCursor(self)
 
 
-def connector(database: str, **kwargs: Any) -> Callable[[], sqlite3.Connection]:
-    def connect() -> sqlite3.Connection:
-        connection: sqlite3.Connection = sqlite3.connect(database, **kwargs)
-        return connection
-
-    return connect
-
-
 async def open_connection(database: str, **kwargs: Any) -> OneTripConnection:
     """Open like `aiosqlite.connect(database, **kwargs)`, with one-trip cursors."""
-    connection = OneTripConnection(connector(database, **kwargs), iter_chunk_size=64)
+    connect = partial(sqlite3.connect, database, **kwargs)
+    connection = OneTripConnection(connect, iter_chunk_size=64)
     # A daemon thread, as SQLAlchemy makes aiosqlite's: an engine not disposed must not
     # keep the process alive at exit.
     connection._thread.daemon = True
